@@ -1,0 +1,156 @@
+"""Torch-free types of the engine's public API.
+
+The GUI, the CLI and the tests build a :class:`GenerationRequest`, hand it to
+``Pipeline.generate(request, on_step=..., cancel=...)`` and get a :class:`GenerationResult`.
+Nothing here imports torch, so the GUI can use these types without loading the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sa3_studio.errors import Cancelled
+
+StepCallback = Callable[[int, int], None]
+"""Called after every sampler step with (steps done, total steps)."""
+
+DEFAULT_STEPS = 8
+"""Official default number of sampler steps (post-trained models)."""
+
+BASE_DEFAULT_STEPS = 50
+"""Steps recommended by the official docs for -base (rectified-flow) models."""
+
+BASE_DEFAULT_CFG = 7.0
+"""CFG scale recommended by the official docs for -base models."""
+
+
+class CancelToken:
+    """A thread-safe cancel flag, checked by the engine once per sampler step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`~sa3_studio.errors.Cancelled` if cancel() was called."""
+        if self._event.is_set():
+            raise Cancelled("Generation was cancelled.")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """Everything one generation needs; audio arrays are float32 at the model's sample rate.
+
+    Attributes:
+        prompt: one prompt for every batch item, or one per item.
+        negative_prompt: only used when ``cfg_scale`` is not 1 (-base models).
+        duration: seconds to generate (one value, or one per batch item). ``None`` means the
+            length of ``inpaint_audio`` / ``init_audio``; required for text-to-audio.
+        steps: sampler steps; ``None`` picks the model's default.
+        cfg_scale: classifier-free guidance scale; ``None`` picks 1.0 (post-trained) or 7.0 (base).
+        apg_scale: adaptive projected guidance blend (1 = pure APG, 0 = vanilla CFG).
+        seed: ``None`` draws a random seed; the seed used is always reported in the result.
+        batch_size: number of takes generated together.
+        inpaint_audio: ``(channels, frames)`` source audio whose regions are regenerated.
+        inpaint_regions: ``(start, end)`` seconds to regenerate; sorted, disjoint.
+        source_latents: latents of ``inpaint_audio`` from ``Pipeline.encode`` (encode once,
+            generate many takes); when given, ``inpaint_audio`` is not encoded again.
+        init_audio: ``(channels, frames)`` audio for audio-to-audio.
+        init_noise_level: 1.0 = pure noise; lower keeps more of ``init_audio``.
+        sampler: ``"pingpong"`` or ``"euler"``; ``None`` picks the model's default.
+        decode_range: ``(start, end)`` seconds: decode only the latent frames that cover this
+            span (the result's ``start_frame`` says where its audio begins).
+    """
+
+    prompt: str | Sequence[str] = ""
+    negative_prompt: str | None = None
+    duration: float | Sequence[float] | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    apg_scale: float = 1.0
+    seed: int | None = None
+    batch_size: int = 1
+    inpaint_audio: npt.NDArray[np.float32] | None = None
+    inpaint_regions: tuple[tuple[float, float], ...] = ()
+    source_latents: Any = None
+    init_audio: npt.NDArray[np.float32] | None = None
+    init_noise_level: float = 1.0
+    sampler: str | None = None
+    decode_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """The decoded takes of one request.
+
+    Attributes:
+        audio: ``(batch, channels, frames)`` float32 in [-1, 1].
+        sample_rate: the model's sample rate.
+        seed: the seed actually used (never -1).
+        start_frame: request-time frame of ``audio[..., 0]`` (non-zero with ``decode_range``).
+        timings: seconds spent per phase ("conditioning", "encode", "sampling", "decode", "total").
+        model_id: name of the model that made it.
+        weights_hash: short hash identifying the weights.
+    """
+
+    audio: npt.NDArray[np.float32]
+    sample_rate: int
+    seed: int
+    start_frame: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    model_id: str = ""
+    weights_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model folder found on disk.
+
+    Attributes:
+        name: the official id when known ("small-music", "medium-base", ...) else the folder name.
+        path: folder that holds ``model_config.json``.
+        family: "small" or "medium" (or "tiny" for test models).
+        objective: "rf_denoiser" (post-trained) or "rectified_flow" (base).
+        sample_rate: audio rate of the model.
+        max_seconds: longest audio the model can generate.
+        complete: all needed files are present.
+        missing: files that are missing when not complete.
+        size_bytes: total size of the files found.
+        source: where it was found ("settings", "SA3_STUDIO_MODELS", "./models", "hf-cache", ...).
+    """
+
+    name: str
+    path: str
+    family: str
+    objective: str
+    sample_rate: int
+    max_seconds: float
+    complete: bool
+    missing: tuple[str, ...] = ()
+    size_bytes: int = 0
+    source: str = ""
+
+    @property
+    def is_base(self) -> bool:
+        """True for -base (rectified-flow) models, which take CFG and a negative prompt."""
+        return self.objective == "rectified_flow"
+
+    @property
+    def prompt_prefix(self) -> str:
+        """The tag prefix the official prompting guide recommends for this model."""
+        if "sfx" in self.name:
+            return "TrackType: SFX, "
+        return "TrackType: Music, VocalType: Instrumental, "
