@@ -41,5 +41,5 @@ class GenerationError(Sa3Error):
     """A generation request is invalid for the loaded model."""
 
 
-class Cancelled(Sa3Error):
+class Cancelled(Sa3Error):  # noqa: N818 - the name the architecture uses
     """A long operation was cancelled by the user."""
