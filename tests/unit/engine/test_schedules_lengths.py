@@ -1,0 +1,124 @@
+"""Schedules, length rules and inpainting masks against the official vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sa3_studio.engine.lengths import inpaint_mask, plan_lengths, validate_regions
+from sa3_studio.engine.schedules import logsnr_schedule
+from sa3_studio.errors import GenerationError
+
+CASES = [
+    ("pipeline_tiny", "t2a"),
+    ("pipeline_tiny", "t2a_batch_varlen"),
+    ("pipeline_tiny", "inpaint_one"),
+    ("pipeline_tiny", "inpaint_two"),
+    ("pipeline_tiny", "continuation"),
+    ("pipeline_tiny", "a2a"),
+    ("pipeline_base_tiny", "cfg_negative_apg"),
+    ("pipeline_base_tiny", "cfg_batch_varlen_vanilla"),
+    ("pipeline_medium_tiny", "t2a"),
+    ("pipeline_medium_tiny", "inpaint_one"),
+]
+
+
+def _case(vectors_dir: Path, folder: str, case: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    meta = json.loads((vectors_dir / folder / "meta.json").read_text())
+    outputs = load_file(str(vectors_dir / folder / "outputs.safetensors"))
+    return meta["cases"][case]["kwargs"], {
+        k.split("/", 1)[1]: v for k, v in outputs.items() if k.startswith(case + "/")
+    }
+
+
+def _durations(kwargs: dict) -> list[float]:
+    d = kwargs["duration"]
+    batch = kwargs.get("batch_size", 1)
+    return [float(x) for x in d] if isinstance(d, list) else [float(d)] * batch
+
+
+@pytest.mark.parametrize(("folder", "case"), CASES)
+def test_schedule_matches_official(vectors_dir: Path, folder: str, case: str) -> None:
+    kwargs, out = _case(vectors_dir, folder, case)
+    sigma_max = float(kwargs.get("init_noise_level", 1.0)) if "init_audio" in kwargs else 1.0
+    ours = logsnr_schedule(int(kwargs["steps"]), sigma_max)
+    ref = out["sampler/sigmas"]
+    for row in ref:
+        torch.testing.assert_close(ours, row, rtol=0, atol=2e-7)
+
+
+@pytest.mark.parametrize(("folder", "case"), CASES)
+def test_lengths_and_padding_mask_match_official(vectors_dir: Path, folder: str, case: str) -> None:
+    kwargs, out = _case(vectors_dir, folder, case)
+    cfg = json.loads((vectors_dir / folder / "model_config.json").read_text())
+    ae = cfg["model"]["pretransform"]["config"]
+    enc = ae["encoder"]["config"]
+    durations = _durations(kwargs)
+    plan = plan_lengths(
+        durations,
+        sample_rate=cfg["sample_rate"],
+        downsampling=ae["downsampling_ratio"],
+        align_latents=enc.get("chunk_size", 32) // enc["strides"][0],
+        max_samples=5292032,
+    )
+    assert plan.audio_samples == int(out["audio_sample_size"])
+    assert torch.equal(plan.padding_mask(), out["sampler/padding_mask"])
+    expected_len = out["generate_out"].shape[-1]
+    if plan.truncate:
+        assert plan.output_samples[0] == expected_len
+    else:
+        assert plan.audio_samples == expected_len
+
+
+@pytest.mark.parametrize("case", ["inpaint_one", "inpaint_two", "continuation", "t2a"])
+def test_inpaint_mask_matches_official(vectors_dir: Path, case: str) -> None:
+    kwargs, out = _case(vectors_dir, "pipeline_tiny", case)
+    durations = _durations(kwargs)
+    plan = plan_lengths(
+        durations, sample_rate=256, downsampling=16, align_latents=2, max_samples=5292032
+    )
+    if "inpaint_audio" not in kwargs:
+        assert not out["dit_kwargs/local_add_cond"].any()
+        return
+    starts = kwargs["inpaint_mask_start_seconds"]
+    ends = kwargs["inpaint_mask_end_seconds"]
+    starts = starts if isinstance(starts, list) else [starts]
+    ends = ends if isinstance(ends, list) else [ends]
+    mask = inpaint_mask(plan, list(zip(starts, ends)), durations, sample_rate=256, downsampling=16)
+    assert torch.equal(mask, out["dit_kwargs/local_add_cond"][:, :1])
+
+
+def test_non_monotonic_audio_to_audio_schedule_is_kept() -> None:
+    tau = logsnr_schedule(8, 0.9)
+    assert tau[0].item() == pytest.approx(0.9)
+    assert tau[1].item() > tau[0].item()  # the official quirk: re-noise after the first step
+    assert tau[-1].item() == 0.0
+
+
+def test_duration_beyond_the_model_limit_names_the_limit() -> None:
+    with pytest.raises(GenerationError, match=r"120\.0 s"):
+        plan_lengths(
+            [130.0], sample_rate=44100, downsampling=4096, align_latents=2, max_samples=5292032
+        )
+
+
+@pytest.mark.parametrize(
+    ("regions", "message"),
+    [
+        ([(2.0, 1.0)], "must end after it starts"),
+        ([(11.0, 12.0)], "after the end of the audio"),
+        ([(1.0, 3.0), (2.0, 4.0)], "overlap"),
+        ([(-1.0, 1.0)], "must end after it starts"),
+    ],
+)
+def test_bad_regions_are_explained(regions: list[tuple[float, float]], message: str) -> None:
+    with pytest.raises(GenerationError, match=message):
+        validate_regions(regions, 10.0)
+
+
+def test_regions_are_sorted() -> None:
+    assert validate_regions([(5.0, 6.0), (1.0, 2.0)], 10.0) == ((1.0, 2.0), (5.0, 6.0))
