@@ -73,7 +73,7 @@ class T5GemmaTextEncoder:
             config = AutoConfig.from_pretrained(folder, local_files_only=True)
             # Only the encoder is used; the official conditioner sets this after loading the config.
             config.is_encoder_decoder = False
-            model = T5GemmaEncoderModel.from_pretrained(
+            model: nn.Module = T5GemmaEncoderModel.from_pretrained(
                 folder,
                 config=config,
                 dtype=dtype,
@@ -320,6 +320,13 @@ class NumberEmbedder(nn.Module):
         self.features = features
         self.embedding = nn.Sequential(ExpoFourierFeatures(dim), nn.Linear(dim, features))
 
+    @property
+    def linear(self) -> nn.Linear:
+        """The learned projection (``embedding.1``)."""
+        linear = self.embedding[1]
+        assert isinstance(linear, nn.Linear)
+        return linear
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """Embed ``u`` of any shape; returns ``(*u.shape, features)``."""
         out: torch.Tensor = self.embedding(u.reshape(-1))
@@ -364,7 +371,7 @@ class NumberConditioner(nn.Module):
         Returns:
             (embeddings (B, 1, D), mask of ones (B, 1) float32).
         """
-        weight = self.embedder.embedding[1].weight
+        weight = self.embedder.linear.weight
         out_device = torch.device(device) if device is not None else weight.device
         if isinstance(values, torch.Tensor):
             u = values.detach().to(out_device, torch.float32)

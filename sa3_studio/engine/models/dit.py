@@ -167,7 +167,7 @@ class DiffusionTransformer(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         """The parameter dtype (the model dtype)."""
-        return self.to_cond_embed[0].weight.dtype
+        return self.preprocess_conv.weight.dtype
 
     def forward(
         self,

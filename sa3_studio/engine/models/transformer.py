@@ -17,6 +17,7 @@ Padding masks have two semantics, selected by :data:`AttentionMode`:
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from dataclasses import dataclass
 from types import ModuleType
@@ -36,10 +37,9 @@ ATTENTION_MODES: tuple[AttentionMode, ...] = ("exact", "official-cpu")
 def _flash_attn() -> ModuleType | None:
     """The ``flash_attn`` package when it is installed, else None (imported on first use only)."""
     try:
-        import flash_attn
+        return importlib.import_module("flash_attn")
     except ImportError:
         return None
-    return flash_attn
 
 
 class ExpoFourierFeatures(nn.Module):
@@ -101,7 +101,8 @@ class SwiGLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., dim_in) -> (..., dim_out)."""
         a, gate = self.proj(x).chunk(2, dim=-1)
-        return a * F.silu(gate)
+        out: torch.Tensor = a * F.silu(gate)
+        return out
 
 
 class FeedForward(nn.Module):
@@ -381,11 +382,12 @@ class TransformerBlock(nn.Module):
             x = x + F.pad(local, (0, 0, x.shape[1] - local.shape[1], 0))
 
         y = self.ff_norm(x) * (1 + scale_ff) + shift_ff
-        ff = self.ff(y)
+        ff: torch.Tensor = self.ff(y)
         if plan.valid is not None and plan.mode == "exact":
             # Padded rows get no feed-forward term (the official varlen path packs them out).
             ff = ff.masked_fill(~plan.valid[:, :, None], 0.0)
-        return x + ff * torch.sigmoid(1 - gate_ff)
+        out: torch.Tensor = x + ff * torch.sigmoid(1 - gate_ff)
+        return out
 
 
 class ContinuousTransformer(nn.Module):
