@@ -95,7 +95,10 @@ class DiffusionTransformer(nn.Module):
         _check_kwargs("norm_kwargs", norm_kwargs, _NORM_KWARGS)
         _check_kwargs("attn_kwargs", attn_kwargs, _ATTN_KWARGS)
         _check_kwargs("ff_kwargs", ff_kwargs, _FF_KWARGS)
-        _check_choice("attn_kwargs.qk_norm", (attn_kwargs or {}).get("qk_norm", "rms"), ("rms",))
+        attn = dict(attn_kwargs or {})
+        # An absent or null qk_norm means none, as in the official Attention default.
+        attn["qk_norm"] = attn.get("qk_norm") or "none"
+        _check_choice("attn_kwargs.qk_norm", attn["qk_norm"], ("rms", "none"))
         if min(io_channels, embed_dim, depth, num_heads, cond_token_dim, global_cond_dim) <= 0:
             raise ConfigError(
                 "The diffusion config needs positive io_channels, embed_dim, depth, num_heads, "
@@ -134,7 +137,7 @@ class DiffusionTransformer(nn.Module):
             num_memory_tokens=num_memory_tokens,
             local_add_cond_dim=local_add_cond_dim,
             norm_kwargs=dict(norm_kwargs or {}),
-            attn_kwargs=dict(attn_kwargs or {}),
+            attn_kwargs=attn,
             ff_kwargs=dict(ff_kwargs or {}),
         )
         self.preprocess_conv = nn.Conv1d(io_channels, io_channels, 1, bias=False)

@@ -291,6 +291,19 @@ def test_config_errors_are_config_errors(vectors_dir: Path) -> None:
         DiffusionTransformer.from_config_dict({**config, "num_heads": 3})
     with pytest.raises(ConfigError, match="attn_kwargs"):
         DiffusionTransformer.from_config_dict({**config, "attn_kwargs": {"sliding": 4}})
+    with pytest.raises(ConfigError, match="qk_norm"):
+        DiffusionTransformer.from_config_dict({**config, "attn_kwargs": {"qk_norm": "l2"}})
+
+
+def test_absent_qk_norm_builds_without_qk_norm_weights(vectors_dir: Path) -> None:
+    config = _diffusion_config(vectors_dir / "dit_tiny" / "model_config.json")
+    with_norm = DiffusionTransformer.from_config_dict(config).state_dict()
+    for attn in ({"qk_norm": None, "differential": False}, {}):
+        model = DiffusionTransformer.from_config_dict({**config, "attn_kwargs": attn})
+        keys = set(model.state_dict())
+        qk_gammas = {k for k in with_norm if k.endswith(("q_norm.gamma", "k_norm.gamma"))}
+        assert len(qk_gammas) == 8  # 2 layers x 2 attentions x (q, k)
+        assert set(with_norm) - keys == qk_gammas
 
 
 # --- guidance math --------------------------------------------------------------------------
