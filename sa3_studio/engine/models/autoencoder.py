@@ -46,7 +46,7 @@ __all__ = [
 # Tokens of activations processed at once inside a TRB (chunks for SAME-S, query tiles with a
 # key halo for SAME-L). Bounds CPU memory on long inputs; results do not depend on it beyond
 # float rounding.
-DEFAULT_MAX_TOKENS = 8192
+DEFAULT_MAX_TOKENS = 4096
 
 # Config fields the official code accepts and ignores at inference (training switches, or keys
 # swallowed by its **kwargs).
@@ -185,11 +185,12 @@ class TransformerResamplingBlock(nn.Module):
         groups = x.reshape(-1, in_group, dim)  # (B*n, in_group, D)
         new = self.new_tokens.expand(groups.shape[0], out_group, dim)
         if self.mask_noise > 0:
-            eps = _need_noise(noise, "resampling tokens").randn(
-                new.shape, dtype=new.dtype, device=new.device
+            source = _need_noise(noise, "resampling tokens")
+            new = (
+                new + source.randn(new.shape, dtype=new.dtype, device=new.device) * self.mask_noise
             )
-            new = new + eps * self.mask_noise
         seq = torch.cat([groups, new.to(groups.dtype)], dim=1)  # (B*n, in+out, D)
+        del groups, new  # long inputs: free these before the attention stack runs
         group_len = seq.shape[1]
         seq = self._attend(seq.reshape(batch, -1, dim))  # (B, n*(in+out), D)
         kept = seq.reshape(-1, group_len, dim)[:, -out_group:]  # (B*n, out_group, D)
