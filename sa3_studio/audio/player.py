@@ -146,7 +146,7 @@ class SoundDeviceBackend:
     def _module() -> Any | None:
         try:
             import sounddevice
-        except OSError as exc:  # the PortAudio shared library is missing
+        except (ImportError, OSError) as exc:  # no sounddevice, or no PortAudio library
             _log.warning("sounddevice is unavailable: %s", exc)
             return None
         return sounddevice
