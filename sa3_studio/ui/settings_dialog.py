@@ -1,0 +1,179 @@
+"""The settings dialog: models folder, compute device and precision, audio output, crossfade,
+theme and autosave. It edits a :class:`~sa3_studio.app.settings.Preferences` value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sa3_studio.app.settings import COMPUTE_DEVICES, PRECISIONS, Preferences
+
+SYSTEM_DEFAULT = "System default"
+
+_DEVICE_LABELS = {
+    "auto": "Automatic (best available)",
+    "cpu": "CPU",
+    "cuda": "NVIDIA GPU (CUDA)",
+    "mps": "Apple GPU (Metal)",
+}
+_PRECISION_LABELS = {
+    "auto": "Automatic",
+    "float32": "32-bit float (most exact)",
+    "bfloat16": "bfloat16 (fast on recent GPUs)",
+    "float16": "16-bit float",
+}
+
+
+class SettingsDialog(QDialog):
+    """Edit the preferences; :meth:`preferences` returns what the user chose.
+
+    Args:
+        prefs: the current preferences.
+        output_devices: names of the audio outputs present now (may be empty).
+        parent: parent window.
+    """
+
+    def __init__(
+        self,
+        prefs: Preferences,
+        output_devices: Sequence[str] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settingsDialog")
+        self.setMinimumWidth(520)
+        self._prefs = prefs
+        tabs = QTabWidget(self)
+
+        # Models
+        models = QWidget()
+        form = QFormLayout(models)
+        self.models_folder = QLineEdit(prefs.models_folder)
+        self.models_folder.setPlaceholderText("Default places (./models, SA3_STUDIO_MODELS, cache)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_models)
+        row = QHBoxLayout()
+        row.addWidget(self.models_folder, 1)
+        row.addWidget(browse)
+        form.addRow("Models folder:", row)
+        self.compute_device = QComboBox()
+        for key in COMPUTE_DEVICES:
+            self.compute_device.addItem(_DEVICE_LABELS.get(key, key), key)
+        if self.compute_device.findData(prefs.compute_device) < 0:
+            self.compute_device.addItem(prefs.compute_device, prefs.compute_device)
+        self.compute_device.setCurrentIndex(self.compute_device.findData(prefs.compute_device))
+        form.addRow("Compute device:", self.compute_device)
+        self.precision = QComboBox()
+        for key in PRECISIONS:
+            self.precision.addItem(_PRECISION_LABELS.get(key, key), key)
+        self.precision.setCurrentIndex(max(self.precision.findData(prefs.precision), 0))
+        form.addRow("Precision:", self.precision)
+        hint = QLabel("Device and precision apply the next time a model is loaded.")
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        form.addRow("", hint)
+        tabs.addTab(models, "Models")
+
+        # Audio
+        audio = QWidget()
+        aform = QFormLayout(audio)
+        self.output_device = QComboBox()
+        self.output_device.addItem(SYSTEM_DEFAULT, "")
+        for name in output_devices:
+            self.output_device.addItem(name, name)
+        if prefs.output_device and self.output_device.findData(prefs.output_device) < 0:
+            self.output_device.addItem(
+                f"{prefs.output_device} (not connected)", prefs.output_device
+            )
+        self.output_device.setCurrentIndex(max(self.output_device.findData(prefs.output_device), 0))
+        aform.addRow("Output device:", self.output_device)
+        if not output_devices:
+            none = QLabel("No audio output device was found. Editing and export still work.")
+            none.setObjectName("warning")
+            none.setWordWrap(True)
+            aform.addRow("", none)
+        self.crossfade = QDoubleSpinBox()
+        self.crossfade.setRange(0.0, 1000.0)
+        self.crossfade.setDecimals(1)
+        self.crossfade.setSuffix(" ms")
+        self.crossfade.setValue(prefs.crossfade_ms)
+        self.crossfade.setToolTip("Length of the crossfade at the edges of an accepted take")
+        aform.addRow("Take crossfade:", self.crossfade)
+        tabs.addTab(audio, "Audio")
+
+        # Appearance and project
+        general = QWidget()
+        gform = QFormLayout(general)
+        self.theme = QComboBox()
+        self.theme.addItem("Dark", "dark")
+        self.theme.addItem("Light", "light")
+        self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
+        gform.addRow("Theme:", self.theme)
+        self.autosave = QSpinBox()
+        self.autosave.setRange(0, 3600)
+        self.autosave.setSuffix(" s")
+        self.autosave.setSpecialValueText("Off")
+        self.autosave.setValue(prefs.autosave_seconds)
+        gform.addRow("Autosave every:", self.autosave)
+        tabs.addTab(general, "General")
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(lambda: self._load(Preferences()))
+        lay = QVBoxLayout(self)
+        lay.addWidget(tabs)
+        lay.addWidget(buttons)
+        self.tabs = tabs
+
+    def _browse_models(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Models folder", self.models_folder.text() or ""
+        )
+        if folder:
+            self.models_folder.setText(folder)
+
+    def _load(self, prefs: Preferences) -> None:
+        self.models_folder.setText(prefs.models_folder)
+        self.compute_device.setCurrentIndex(
+            max(self.compute_device.findData(prefs.compute_device), 0)
+        )
+        self.precision.setCurrentIndex(max(self.precision.findData(prefs.precision), 0))
+        self.output_device.setCurrentIndex(max(self.output_device.findData(prefs.output_device), 0))
+        self.crossfade.setValue(prefs.crossfade_ms)
+        self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
+        self.autosave.setValue(prefs.autosave_seconds)
+
+    def preferences(self) -> Preferences:
+        """The preferences as the dialog shows them now."""
+        return Preferences(
+            models_folder=self.models_folder.text().strip(),
+            compute_device=str(self.compute_device.currentData()),
+            precision=str(self.precision.currentData()),
+            output_device=str(self.output_device.currentData() or ""),
+            crossfade_ms=float(self.crossfade.value()),
+            theme=str(self.theme.currentData()),
+            autosave_seconds=int(self.autosave.value()),
+        )
