@@ -171,7 +171,8 @@ class TransformerResamplingBlock(nn.Module):
         batch = x.shape[0]
         encoder = self.direction == "encoder"
         if not self.transformers:
-            return self.mapping(x)
+            mapped: torch.Tensor = self.mapping(x)
+            return mapped
         if encoder:
             # Pad before the mapping so padded zeros are projected like the official model.
             x = _pad_to_multiple(x, self.stride if self.window is not None else self.chunk_size, -1)
@@ -446,7 +447,7 @@ def _check_chunking(chunk_size: int, overlap: int) -> None:
 
 def _kwargs_for(cls: type, fields: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Constructor kwargs from config ``fields``; unknown fields are a ConfigError."""
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(cls).parameters)
     unknown = sorted(set(fields) - accepted - _IGNORED_FIELDS)
     if unknown:
         raise ConfigError(

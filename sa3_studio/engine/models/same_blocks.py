@@ -95,9 +95,10 @@ class WNConv1d(nn.Module):
 
     def folded_weight(self) -> torch.Tensor:
         """``g * v / ||v||`` in float32, shape (out, in, k)."""
-        v = self.weight_v.to(torch.float32)
-        g = self.weight_g.to(torch.float32)
-        return v * (g / v.norm(dim=(1, 2), keepdim=True))
+        v: torch.Tensor = self.weight_v.to(torch.float32)
+        g: torch.Tensor = self.weight_g.to(torch.float32)
+        weight: torch.Tensor = v * (g / v.norm(dim=(1, 2), keepdim=True))
+        return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, T) -> (B, C_out, T)
         weight = self.folded_weight().to(x.dtype)
@@ -114,7 +115,8 @@ class GLUProjection(nn.Module):
         self.sinusoidal = sinusoidal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value, gate = self.proj(x).chunk(2, dim=-1)
+        projected: torch.Tensor = self.proj(x)
+        value, gate = projected.chunk(2, dim=-1)
         if self.sinusoidal:
             return value * torch.sin(_SIN_GATE_PI * gate)
         return value * F.silu(gate)
@@ -135,7 +137,8 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ff(x)
+        out: torch.Tensor = self.ff(x)
+        return out
 
 
 def band_attention(
@@ -253,7 +256,8 @@ class SelfAttention(nn.Module):
                 o = band_attention(q, k, v, window)
             out = o if out is None else out - o
         assert out is not None
-        return self.to_out(out.transpose(1, 2).reshape(b, n, self.dim))
+        merged: torch.Tensor = self.to_out(out.transpose(1, 2).reshape(b, n, self.dim))
+        return merged
 
 
 class SameTransformerBlock(nn.Module):
@@ -296,7 +300,8 @@ class SameTransformerBlock(nn.Module):
         cos, sin = self.rope.angles(positions)
         cos, sin = cos.to(x.device), sin.to(x.device)
         x = x + self.self_attn(self.pre_norm(x), cos, sin, window)
-        return x + self.ff(self.ff_norm(x))
+        out: torch.Tensor = x + self.ff(self.ff_norm(x))
+        return out
 
 
 def run_blocks_on_chunks(
