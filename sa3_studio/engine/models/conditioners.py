@@ -67,7 +67,11 @@ class T5GemmaTextEncoder:
         folder = Path(folder)
         check_text_encoder_folder(folder)
         from transformers import AutoConfig, AutoTokenizer, T5GemmaEncoderModel
+        from transformers.utils import logging as hf_logging
 
+        # A terminal progress bar means nothing in the editor, and its monitor thread outlives
+        # the load; the engine reports its own progress.
+        hf_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             config = AutoConfig.from_pretrained(folder, local_files_only=True)

@@ -1,0 +1,609 @@
+"""The Stable Audio 3 pipeline: load a model folder, then generate.
+
+``load_pipeline(path)`` builds the DiT, the SAME autoencoder and the conditioners on the meta
+device, assigns the checkpoint's tensors (read per prefix, so peak RAM stays near the weights'
+size) and loads the T5Gemma text encoder from the model folder. ``Pipeline.generate`` follows the
+official ``generate`` step by step (reference §5, §7): initial noise first, then conditioning,
+source encoding, sampling with a draw per ping-pong step, chunked decoding with its noise,
+padding zeroing, clamping and truncation. Every random draw comes from one
+:class:`~sa3_studio.engine.noise.NoiseSource`, so on CPU a seed gives the official audio.
+
+Beyond the official code: batch inpainting (N takes of the same regions in one pass), reuse of
+a source's latents across takes (:meth:`Pipeline.encode`), decoding only a range of frames,
+cancellation within one step, and exact padding semantics by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from sa3_studio.engine import devices
+from sa3_studio.engine.api import (
+    BASE_DEFAULT_CFG,
+    BASE_DEFAULT_STEPS,
+    DEFAULT_STEPS,
+    CancelToken,
+    GenerationRequest,
+    GenerationResult,
+    StepCallback,
+)
+from sa3_studio.engine.config import ModelConfig, load_model_config
+from sa3_studio.engine.guidance import guided_velocity
+from sa3_studio.engine.lengths import LengthPlan, inpaint_mask, plan_lengths, validate_regions
+from sa3_studio.engine.models.autoencoder import (
+    AudioAutoencoder,
+    PatchedPretransform,
+    SAMEDecoder,
+    SAMEEncoder,
+    SoftNormBottleneck,
+)
+from sa3_studio.engine.models.conditioners import MultiConditioner, assemble_conditioning
+from sa3_studio.engine.models.dit import DiffusionTransformer
+from sa3_studio.engine.models.transformer import ATTENTION_MODES, AttentionMode
+from sa3_studio.engine.noise import GeneratorNoise, NoiseSource
+from sa3_studio.engine.sampling import sample_euler, sample_pingpong
+from sa3_studio.engine.schedules import logsnr_schedule
+from sa3_studio.errors import GenerationError, WeightsError
+
+log = logging.getLogger(__name__)
+
+Trace = Callable[[str, torch.Tensor], None]
+"""Diagnostic hook: called with a name and an intermediate tensor (tests localise mismatches)."""
+
+DIT_PREFIX = "model.model."
+AE_PREFIX = "pretransform.model."
+COND_PREFIX = "conditioner."
+ENCODE_CHUNK = 128
+ENCODE_OVERLAP = 32
+DECODE_MARGIN_LATENTS = 8
+"""Extra latents decoded on each side of a requested range, so the decoder sees its context."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSource:
+    """Latents of a source clip, reusable across takes of the same length plan.
+
+    Attributes:
+        latents: ``(1, C, L)`` on the pipeline's device.
+        audio_samples: the length (samples) the source was padded or cropped to before encoding.
+    """
+
+    latents: torch.Tensor
+    audio_samples: int
+
+
+class Pipeline:
+    """A loaded Stable Audio 3 model ready to generate (not thread-safe: one job at a time)."""
+
+    def __init__(
+        self,
+        *,
+        config: ModelConfig,
+        dit: DiffusionTransformer,
+        autoencoder: AudioAutoencoder,
+        conditioner: MultiConditioner,
+        choice: devices.DeviceChoice,
+        attention: AttentionMode = "exact",
+        model_id: str = "",
+        weights_hash: str = "",
+        folder: Path | None = None,
+    ) -> None:
+        if attention not in ATTENTION_MODES:
+            raise GenerationError(
+                f"Unknown attention mode {attention!r}; use 'exact' or 'official-cpu'."
+            )
+        self.config = config
+        self.dit = dit
+        self.autoencoder = autoencoder
+        self.conditioner = conditioner
+        self.choice = choice
+        self.attention: AttentionMode = attention
+        self.model_id = model_id
+        self.weights_hash = weights_hash
+        self.folder = folder
+        self.loras: list[Any] = []
+
+    # -- facts about the model ------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.choice.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.dit.dtype
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def max_seconds(self) -> float:
+        """Longest audio one pass can make (the config's ``sample_size``)."""
+        return self.config.max_seconds
+
+    @property
+    def is_base(self) -> bool:
+        """-base (rectified-flow) models: Euler sampling with CFG and negative prompts."""
+        return self.config.is_base
+
+    @property
+    def default_steps(self) -> int:
+        return BASE_DEFAULT_STEPS if self.is_base else DEFAULT_STEPS
+
+    @property
+    def default_cfg_scale(self) -> float:
+        return BASE_DEFAULT_CFG if self.is_base else 1.0
+
+    def plan(self, durations: Sequence[float]) -> LengthPlan:
+        """Length plan of a generation of ``durations`` seconds (one per batch item)."""
+        ds = self.config.downsampling_ratio
+        return plan_lengths(
+            durations,
+            sample_rate=self.sample_rate,
+            downsampling=ds,
+            align_latents=max(1, self.config.latent_alignment // ds),
+            max_samples=self.config.sample_size,
+        )
+
+    # -- encoding -------------------------------------------------------------------------------
+
+    def _audio_tensor(self, audio: npt.NDArray[np.float32], what: str) -> torch.Tensor:
+        arr = np.asarray(audio)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[-1] == 0 or not np.issubdtype(arr.dtype, np.floating):
+            raise GenerationError(
+                f"The {what} must be a float array shaped (channels, frames) at "
+                f"{self.sample_rate} Hz, not {arr.dtype} {arr.shape}."
+            )
+        if arr.shape[0] > arr.shape[1]:
+            raise GenerationError(
+                f"The {what} looks transposed ({arr.shape}); pass (channels, frames)."
+            )
+        if not np.isfinite(arr).all():
+            raise GenerationError(f"The {what} contains NaN or infinite samples.")
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        channels = self.autoencoder.io_channels
+        if t.shape[0] == 1 and channels == 2:
+            t = t.expand(2, -1)
+        elif t.shape[0] > channels:
+            t = t[:channels]
+        return t
+
+    def encode(
+        self, audio: npt.NDArray[np.float32], *, duration: float | None = None
+    ) -> EncodedSource:
+        """Encode a source clip once, for many takes (``GenerationRequest.source_latents``).
+
+        Args:
+            audio: ``(channels, frames)`` float32 at the model's rate.
+            duration: the generation duration the latents are for (default: the clip's length).
+        """
+        t = self._audio_tensor(audio, "source audio")
+        seconds = duration if duration is not None else t.shape[-1] / self.sample_rate
+        plan = self.plan([seconds])
+        with torch.inference_mode():
+            latents = self._encode(t, plan.audio_samples)
+        return EncodedSource(latents=latents, audio_samples=plan.audio_samples)
+
+    def _encode(self, audio: torch.Tensor, samples: int) -> torch.Tensor:
+        """Crop or zero-pad ``(C, N)`` to ``samples``, then SAME-encode → ``(1, C_lat, L)``."""
+        if audio.shape[-1] >= samples:
+            audio = audio[:, :samples]
+        else:
+            audio = torch.nn.functional.pad(audio, (0, samples - audio.shape[-1]))
+        ae_dtype = next(self.autoencoder.parameters()).dtype
+        x = audio[None].to(device=self.device, dtype=ae_dtype)  # (1, C, A)
+        return self.autoencoder.encode_audio(
+            x,
+            chunked=self.config.model.pretransform.chunked,
+            chunk_size=ENCODE_CHUNK,
+            overlap=ENCODE_OVERLAP,
+        )
+
+    # -- generation -----------------------------------------------------------------------------
+
+    def _durations(self, request: GenerationRequest, batch: int) -> list[float]:
+        d = request.duration
+        if d is None:
+            source = request.inpaint_audio if request.inpaint_audio is not None else None
+            source = source if source is not None else request.init_audio
+            if source is None:
+                raise GenerationError("Text-to-audio needs a duration in seconds.")
+            d = np.asarray(source).shape[-1] / self.sample_rate
+        if isinstance(d, (int, float)):
+            return [float(d)] * batch
+        values = [float(x) for x in d]
+        if len(values) != batch:
+            raise GenerationError(
+                f"{len(values)} durations were given for a batch of {batch}; give one per take."
+            )
+        return values
+
+    def _prompts(self, request: GenerationRequest) -> tuple[list[str], int]:
+        if request.batch_size < 1:
+            raise GenerationError("The number of takes must be at least 1.")
+        if isinstance(request.prompt, str):
+            return [request.prompt] * request.batch_size, request.batch_size
+        prompts = [str(p) for p in request.prompt]
+        if request.batch_size not in (1, len(prompts)):
+            raise GenerationError(
+                f"{len(prompts)} prompts were given for {request.batch_size} takes; "
+                "give one prompt, or one per take."
+            )
+        return prompts, len(prompts)
+
+    def _conditioning(
+        self, prompts: Sequence[str], durations: Sequence[float]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        metadata = [
+            {"prompt": p, "seconds_total": d} for p, d in zip(prompts, durations, strict=True)
+        ]
+        outputs = self.conditioner(metadata, self.device)
+        diff = self.config.diffusion
+        cond = assemble_conditioning(outputs, diff.cross_attention_cond_ids, diff.global_cond_ids)
+        return cond.cross_attn_cond, cond.cross_attn_mask, cond.global_cond
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_step: StepCallback | None = None,
+        cancel: CancelToken | None = None,
+        noise: NoiseSource | None = None,
+        trace: Trace | None = None,
+    ) -> GenerationResult:
+        """Run one request; see :class:`~sa3_studio.engine.api.GenerationRequest`.
+
+        Args:
+            request: what to make.
+            on_step: called after every sampler step with (done, total).
+            cancel: checked before every step; a cancel raises Cancelled within one step.
+            noise: where the random draws come from (default: a generator seeded with the
+                request's seed, which reproduces the official CPU audio).
+            trace: diagnostic hook for intermediates.
+
+        Raises:
+            GenerationError: the request does not fit the model (message says why).
+            Cancelled: ``cancel`` was set.
+        """
+        with torch.inference_mode():
+            return self._generate(request, on_step, cancel, noise, trace)
+
+    def _generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None,
+        cancel: CancelToken | None,
+        noise: NoiseSource | None,
+        trace: Trace | None,
+    ) -> GenerationResult:
+        t_start = time.perf_counter()
+        timings: dict[str, float] = {}
+        sr = self.sample_rate
+        ds = self.config.downsampling_ratio
+        prompts, batch = self._prompts(request)
+        durations = self._durations(request, batch)
+        plan = self.plan(durations)
+        steps = request.steps if request.steps is not None else self.default_steps
+        if steps < 1:
+            raise GenerationError("The number of steps must be at least 1.")
+        cfg_scale = request.cfg_scale if request.cfg_scale is not None else self.default_cfg_scale
+        sampler = request.sampler or ("euler" if self.is_base else "pingpong")
+        if sampler not in ("pingpong", "euler"):
+            raise GenerationError(f"Unknown sampler {sampler!r}; use 'pingpong' or 'euler'.")
+        has_inpaint = request.inpaint_audio is not None or request.source_latents is not None
+        if request.inpaint_regions and not has_inpaint:
+            raise GenerationError("Inpainting regions were given without source audio.")
+        regions: tuple[tuple[float, float], ...] = ()
+        if has_inpaint:
+            if not request.inpaint_regions:
+                raise GenerationError("Inpainting needs at least one region to regenerate.")
+            regions = validate_regions(request.inpaint_regions, max(durations))
+        if not 0.0 < request.init_noise_level <= 1.0:
+            raise GenerationError("The init noise level must be greater than 0 and at most 1.")
+        seed = int(request.seed) if request.seed is not None else random.randrange(2**31)
+        if seed < 0:
+            seed = random.randrange(2**31)
+        if noise is None:
+            noise = GeneratorNoise(seed, self.device)
+        channels = self.config.model.io_channels
+        dtype = self.dtype
+
+        # 1. initial noise: the first draw, before conditioning and encoding (official order).
+        eps0 = noise.randn((batch, channels, plan.latent_len), dtype=dtype, device=self.device)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+
+        # 2. conditioning.
+        t0 = time.perf_counter()
+        cross, _, global_cond = self._conditioning(prompts, durations)
+        neg_cross = neg_mask = None
+        if cfg_scale != 1.0 and request.negative_prompt:
+            neg_cross, neg_mask, _ = self._conditioning(
+                [request.negative_prompt] * batch, durations
+            )
+        timings["conditioning"] = time.perf_counter() - t0
+
+        # 3. source latents (inpainting / continuation) and init latents (audio-to-audio).
+        t0 = time.perf_counter()
+        local = torch.zeros(batch, 1 + channels, plan.latent_len, device=self.device, dtype=dtype)
+        if has_inpaint:
+            src = request.source_latents
+            if src is not None:
+                if not isinstance(src, EncodedSource) or src.audio_samples != plan.audio_samples:
+                    raise GenerationError(
+                        "The reused source latents were made for another length; encode the "
+                        "source again for this duration."
+                    )
+                z_src = src.latents
+            else:
+                assert request.inpaint_audio is not None
+                z_src = self._encode(
+                    self._audio_tensor(request.inpaint_audio, "source audio"), plan.audio_samples
+                )
+            mask = inpaint_mask(
+                plan, regions, durations, sample_rate=sr, downsampling=ds, device=self.device
+            ).to(dtype)
+            z = z_src.to(dtype).expand(batch, -1, -1)
+            local = torch.cat((mask, z * mask), dim=1)  # (B, 1 + C, L)
+        sigma_max = 1.0
+        x = eps0
+        if request.init_audio is not None:
+            sigma_max = float(request.init_noise_level)
+            z_init = self._encode(
+                self._audio_tensor(request.init_audio, "init audio"), plan.audio_samples
+            ).to(dtype)
+            x = z_init.expand(batch, -1, -1) * (1 - sigma_max) + eps0 * sigma_max
+        timings["encode"] = time.perf_counter() - t0
+        if trace is not None:
+            trace("x_init", x)
+            trace("local_add_cond", local)
+
+        # 4. sampling.
+        t0 = time.perf_counter()
+        padding = plan.padding_mask(self.device)  # (B, L)
+        sigmas = logsnr_schedule(steps, sigma_max).to(self.device)
+
+        def velocity(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return guided_velocity(
+                self.dit,
+                xt,
+                t,
+                cross,
+                global_cond,
+                local,
+                padding,
+                cfg_scale=cfg_scale,
+                apg_scale=request.apg_scale,
+                negative_cross_attn_cond=neg_cross,
+                negative_cross_attn_mask=neg_mask,
+                attention_mode=self.attention,
+            )
+
+        on_denoised = None
+        if trace is not None:
+
+            def on_denoised(i: int, d: torch.Tensor) -> None:
+                trace(f"denoised.{i}", d)
+
+        if sampler == "pingpong":
+            latents = sample_pingpong(
+                velocity,
+                x,
+                sigmas.to(dtype),
+                noise,
+                on_step=on_step,
+                cancel=cancel,
+                on_denoised=on_denoised,
+            )
+        else:
+            latents = sample_euler(
+                velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
+            )
+        timings["sampling"] = time.perf_counter() - t0
+        if trace is not None:
+            trace("latents", latents)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+
+        # 5. decoding (optionally only a range), padding zeroing, clamp, truncation.
+        t0 = time.perf_counter()
+        audio, start_frame = self._decode(latents, noise, request.decode_range)
+        if trace is not None:
+            trace("decoded", audio)
+        keep = padding.repeat_interleave(ds, dim=1)[:, None, :]  # (B, 1, A)
+        audio = audio[..., : plan.audio_samples - start_frame]
+        audio = audio * keep[..., start_frame : start_frame + audio.shape[-1]].to(audio.dtype)
+        audio = audio.to(torch.float32).clamp(-1.0, 1.0)
+        if plan.truncate:
+            audio = audio[..., : max(0, plan.output_samples[0] - start_frame)]
+        timings["decode"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - t_start
+        return GenerationResult(
+            audio=audio.cpu().numpy(),
+            sample_rate=sr,
+            seed=seed,
+            start_frame=start_frame,
+            timings=timings,
+            model_id=self.model_id,
+            weights_hash=self.weights_hash,
+        )
+
+    def _decode(
+        self,
+        latents: torch.Tensor,
+        noise: NoiseSource,
+        decode_range: tuple[float, float] | None,
+    ) -> tuple[torch.Tensor, int]:
+        ds = self.config.downsampling_ratio
+        ae_dtype = next(self.autoencoder.parameters()).dtype
+        z = latents.to(ae_dtype)
+        l0 = 0
+        if decode_range is not None:
+            start, end = decode_range
+            if not (0 <= start < end):
+                raise GenerationError("The decode range must be a span of positive length.")
+            total = z.shape[-1]
+            l0 = max(0, math.floor(start * self.sample_rate / ds) - DECODE_MARGIN_LATENTS)
+            l1 = min(total, math.ceil(end * self.sample_rate / ds) + DECODE_MARGIN_LATENTS)
+            # SAME-S decodes whole chunk pairs: keep the slice a multiple of its latent multiple.
+            mult = self.autoencoder.latent_multiple
+            l0 -= l0 % mult
+            l1 = min(total, l0 + math.ceil((l1 - l0) / mult) * mult)
+            z = z[..., l0:l1]
+        audio = self.autoencoder.decode_audio(
+            z,
+            noise=noise,
+            chunked=self.config.model.pretransform.chunked,
+            chunk_size=ENCODE_CHUNK,
+            overlap=ENCODE_OVERLAP,
+        )
+        return audio, l0 * ds
+
+    # -- LoRA -----------------------------------------------------------------------------------
+
+    def add_lora(self, path: str | Path, strength: float = 1.0) -> int:
+        """Apply a LoRA file (stacked after those already applied); returns its index."""
+        from sa3_studio.engine import lora
+
+        handle = lora.apply_lora_file(
+            path, dit=self.dit, conditioner=self.conditioner, strength=strength
+        )
+        self.loras.append(handle)
+        return len(self.loras) - 1
+
+    def set_lora_strength(self, index: int, strength: float) -> None:
+        """Change one LoRA's strength at runtime (0 = off, exactly the base weights)."""
+        self.loras[index].set_strength(strength)
+
+
+AttentionArg = Literal["exact", "official-cpu"]
+
+
+def build_autoencoder(config: ModelConfig) -> AudioAutoencoder:
+    """The SAME autoencoder of a parsed SA3 config (parameters uninitialised on meta)."""
+    ae = config.autoencoder
+    return AudioAutoencoder(
+        encoder=SAMEEncoder(**ae.encoder_kwargs()),
+        decoder=SAMEDecoder(**ae.decoder_kwargs()),
+        bottleneck=SoftNormBottleneck(**ae.bottleneck_kwargs()),
+        pretransform=PatchedPretransform(**ae.patch_kwargs()),
+        latent_dim=ae.latent_dim,
+        downsampling_ratio=ae.downsampling_ratio,
+        io_channels=ae.io_channels,
+        sample_rate=config.sample_rate,
+        soft_clip=bool(ae.to_kwargs().get("soft_clip", False)),
+    )
+
+
+class _Checkpoint:
+    """Temporary strict loader (replaced by engine.weights)."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors import safe_open
+
+        if not path.is_file():
+            raise WeightsError(f"{path} is missing; download the model again.")
+        self.path = path
+        self._open = safe_open
+        st = path.stat()
+        self.short_hash = f"{st.st_size:x}"
+
+    def load_into(
+        self, module: torch.nn.Module, prefix: str, *, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        expected = module.state_dict()
+        tensors: dict[str, torch.Tensor] = {}
+        with self._open(str(self.path), framework="pt", device="cpu") as f:
+            for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                if key.startswith(prefix):
+                    t = f.get_tensor(key)
+                    want = expected.get(key[len(prefix) :])
+                    if want is not None and want.is_floating_point():
+                        t = t.to(dtype)
+                    tensors[key[len(prefix) :]] = t.to(device)
+        missing = sorted(set(expected) - set(tensors))
+        extra = sorted(set(tensors) - set(expected))
+        shapes = sorted(
+            k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape
+        )
+        if missing or extra or shapes:
+            raise WeightsError(
+                f"{self.path.name} does not match the model ({prefix}): missing {missing[:20]}, "
+                f"unexpected {extra[:20]}, wrong shape {shapes[:20]}."
+            )
+        module.load_state_dict(tensors, strict=True, assign=True)
+
+
+def load_pipeline(
+    path: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    attention: AttentionArg = "exact",
+    text_encoder_dtype: Literal["auto", "float32", "bfloat16"] = "auto",
+    model_id: str | None = None,
+) -> Pipeline:
+    """Load a Stable Audio 3 model folder (``model_config.json``, ``model.safetensors`` and the
+    text-encoder folder), strictly: every key present, none extra, every shape right.
+
+    Args:
+        path: the model folder (or its ``model_config.json``).
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        dtype: "auto", "float32", "bfloat16" or "float16".
+        attention: padding semantics, "exact" (default) or "official-cpu".
+        text_encoder_dtype: dtype of the T5Gemma encoder ("auto" keeps the stored dtype).
+        model_id: name to report in results (default: the folder name).
+
+    Raises:
+        ConfigError, WeightsError, GenerationError: with a sentence that says what to do.
+    """
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    config = load_model_config(folder)
+    if not isinstance(config, ModelConfig):
+        raise GenerationError(
+            f"{folder} holds an autoencoder only (SAME), not a Stable Audio 3 model; choose a "
+            "model folder such as stable-audio-3-small-music."
+        )
+    choice = devices.choose(device, dtype)
+    devices.configure_numerics()
+    ckpt = folder / "model.safetensors"
+    checked = _Checkpoint(ckpt)
+    with torch.device("meta"):
+        dit = DiffusionTransformer(**config.diffusion.dit_kwargs())
+        ae = build_autoencoder(config)
+        conditioner = MultiConditioner.from_config_dict(config.conditioning.to_kwargs())
+    # The autoencoder stays float32 off CUDA (CPU bfloat16 is for the DiT's matmuls).
+    ae_dtype = choice.dtype if choice.device.type == "cuda" else torch.float32
+    checked.load_into(dit, DIT_PREFIX, device=choice.device, dtype=choice.dtype)
+    checked.load_into(ae, AE_PREFIX, device=choice.device, dtype=ae_dtype)
+    checked.load_into(conditioner, COND_PREFIX, device=choice.device, dtype=torch.float32)
+    for module in (dit, ae, conditioner):
+        module.eval().requires_grad_(False)
+    conditioner.load_text_encoders(folder, dtype=text_encoder_dtype, device=choice.device)
+    return Pipeline(
+        config=config,
+        dit=dit,
+        autoencoder=ae,
+        conditioner=conditioner,
+        choice=choice,
+        attention=attention,
+        model_id=model_id or folder.name,
+        weights_hash=checked.short_hash,
+        folder=folder,
+    )
