@@ -255,8 +255,8 @@ def copy_with_bext(
         riff_size = 4 + bext_total + sum(8 + c.size + (c.size & 1) for c in kept)
         if riff_size > _RIFF_MAX:
             raise AudioFileError(
-                f"'{d.name}' would be larger than the 4 GiB a WAV file can hold; "
-                "export to FLAC or export a shorter range."
+                "The WAV file would be larger than the 4 GB a RIFF file can hold; "
+                "export as FLAC, or export a shorter range."
             )
         with d.open("wb") as fout:
             fout.write(b"RIFF" + struct.pack("<I", riff_size) + b"WAVE")

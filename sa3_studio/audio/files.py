@@ -52,6 +52,9 @@ _SALVAGE_FRAMES = 1024
 # MP3 lengths can be estimates: a shortfall this small is not called truncation.
 _MP3_SLACK_FRAMES = 2 * 1152
 _MP3_SLACK_FRACTION = 0.005
+_LOUDNESS_MAX_S = 15 * 60
+# A RIFF size is 32 bits; leave room for the header, tags and bext chunk.
+_WAV_MAX_DATA = 0xFFFFFFFF - (1 << 20)
 _MP3_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
 _INT16_SCALE = np.float32(1.0 / 32768.0)
 _READABLE = "WAV, FLAC, OGG Vorbis, Opus, MP3 or AIFF"
@@ -279,12 +282,20 @@ def _decode(
     as_int16 = subtype == "PCM_16" and channels <= 2 and resampler is None
     reader = _BlockReader(p, snd, block_frames, "int16" if as_int16 else "float32")
     peak = 0.0
+    float_source = subtype in ("FLOAT", "DOUBLE")
+    bad_samples = 0
     for block in reader.blocks(cancel):  # (n, channels) int16 or float32
         if as_int16:
             sink.write(block, scale=_INT16_SCALE)
             if on_progress is not None:
                 on_progress(reader.frames, max(expected, reader.frames))
             continue
+        if float_source:
+            # A float file can hold NaN or infinity; one would poison every mix and meter.
+            invalid = ~np.isfinite(block)
+            if invalid.any():
+                block[invalid] = 0.0
+                bad_samples += int(np.count_nonzero(invalid))
         mixed = mix.apply(block)  # (n, work_channels)
         if channels > 2:
             peak = max(peak, float(np.max(np.abs(mixed))))
@@ -312,6 +323,11 @@ def _decode(
             "file is missing or damaged; only the readable part was imported."
         )
         log.warning("import of %s truncated at %d of %d frames (%s)", p, read, total, reader.error)
+    if bad_samples:
+        notices.append(
+            f"{bad_samples} invalid samples (NaN or infinity) in the file were replaced with "
+            "silence."
+        )
     if peak > 1.0:
         notices.append(
             f"The downmix peaks at {20 * math.log10(peak):+.1f} dBFS, above full scale; "
@@ -709,7 +725,8 @@ class ExportOptions:
             audio's rate; written as the ``bext`` TimeReference of WAV files.
         compression_level: libsndfile's compression level 0..1 for FLAC/OGG/MP3 (None:
             libsndfile's default).
-        measure_loudness: Write the integrated loudness into the ``bext`` chunk of WAV files.
+        measure_loudness: Write the integrated loudness into the ``bext`` chunk of WAV files
+            (files longer than 15 minutes are marked "not measured").
     """
 
     format: ExportFormat = ExportFormat.WAV_24
@@ -817,6 +834,15 @@ def export_audio(
             f"Cannot export '{p.name}': MP3 cannot store {out_rate} Hz audio. Export at 44100 "
             "or 48000 Hz, or choose WAV or FLAC."
         )
+    if fmt.container == "WAV":
+        data_bytes = (
+            resampled_length(frames, sample_rate, out_rate) * channels * (fmt.bits or 32) // 8
+        )
+        if data_bytes > _WAV_MAX_DATA:
+            raise AudioFileError(
+                f"Cannot export '{p.name}': it would be larger than the 4 GB a WAV file can hold. "
+                "Export as FLAC, or export a shorter range."
+            )
     notices: list[str] = []
     if out_rate != sample_rate:
         notices.append(f"The sample rate was converted from {sample_rate} Hz to {out_rate} Hz.")
@@ -951,20 +977,15 @@ def slice_with_handles(
     return a[:, lo:hi], lo
 
 
-def _check_export_audio(p: Path, audio: npt.ArrayLike) -> FloatAudio:
+def _check_export_audio(p: Path, audio: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    # Only the shape here: samples are converted and checked block by block while writing,
+    # so a long float64 mix is never copied whole.
     x = np.asarray(audio)
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"audio must be a float (channels, frames) array, got {x.dtype} {x.shape}")
     if x.shape[1] == 0 or x.shape[0] == 0:
         raise AudioFileError(
             f"Cannot export '{p.name}': there is no audio to write (the range is empty)."
-        )
-    if x.dtype != np.float32:
-        x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise AudioFileError(
-            f"Cannot export '{p.name}': the audio contains invalid samples (NaN or infinity). "
-            "Undo the last processing step, or regenerate the region, and try again."
         )
     return x
 
@@ -994,7 +1015,7 @@ def _temp_path(p: Path) -> Path:
 def _write_blocks(
     tmp: Path,
     name: str,
-    x: FloatAudio,
+    x: npt.NDArray[np.floating],
     in_rate: int,
     out_rate: int,
     opts: ExportOptions,
@@ -1020,7 +1041,13 @@ def _write_blocks(
         for start in range(0, frames, BLOCK_FRAMES):
             if cancel is not None and cancel():
                 raise Cancelled(f"Export of '{name}' was cancelled; no file was written.")
-            block = x[:, start : start + BLOCK_FRAMES].T  # (n, C), a strided view
+            block = np.asarray(x[:, start : start + BLOCK_FRAMES].T, dtype=np.float32)  # (n, C)
+            if not np.isfinite(block).all():
+                raise AudioFileError(
+                    f"Cannot export '{name}': the audio contains invalid samples (NaN or "
+                    "infinity). Undo the last processing step, or regenerate the region, and "
+                    "try again."
+                )
             if resampler is not None:
                 block = resampler.process_interleaved(block)
             written += _write(out, quantise(block))
@@ -1082,14 +1109,19 @@ def _set_tags(out: sf.SoundFile, tags: ExportTags) -> None:
             log.info("tag %s not written to %s: %s", key, out.name, e)
 
 
-def _bext_for(x: FloatAudio, in_rate: int, out_rate: int, opts: ExportOptions) -> BextChunk:
+def _bext_for(
+    x: npt.NDArray[np.floating], in_rate: int, out_rate: int, opts: ExportOptions
+) -> BextChunk:
     position = opts.position_frame
     if position < 0:
         raise ValueError(f"position_frame must be >= 0, got {position}")
     # TimeReference counts samples at the file's own rate.
     time_reference = position * out_rate // in_rate if out_rate != in_rate else position
     loudness: float | None = None
-    if opts.measure_loudness and x.shape[0] <= 5:
+    # pyloudnorm works on a float64 copy of the whole signal: past 15 minutes that costs
+    # gigabytes, so long files get "not measured" (0x7FFF) instead.
+    short_enough = x.shape[1] <= _LOUDNESS_MAX_S * in_rate
+    if opts.measure_loudness and x.shape[0] <= 5 and short_enough:
         # pyloudnorm pulls in scipy: load it when a WAV is exported, not when the app starts.
         from sa3_studio.audio.loudness import integrated_loudness
 

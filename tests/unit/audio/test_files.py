@@ -172,6 +172,19 @@ def test_import_any_channel_count_gives_stereo(tmp_path: Path, channels: int) ->
     assert any(f"{channels} channels" in n for n in info.notices)
 
 
+def test_import_float_file_with_nan_gets_silence_there_and_a_notice(tmp_path: Path) -> None:
+    src = tone(0.1)
+    src[0, 10] = np.nan
+    src[1, 20:23] = np.inf
+    path = write_source(tmp_path / "nan.wav", src, SR, "WAV", "FLOAT")
+    audio, info = import_audio(path)
+    assert np.isfinite(audio).all()
+    assert audio[0, 10] == 0.0
+    assert np.array_equal(audio[1, 20:23], np.zeros(3, np.float32))
+    assert audio[0, 11] == src[0, 11]
+    assert any(n.startswith("4 invalid samples") for n in info.notices)
+
+
 def test_import_downmix_above_full_scale_says_so(tmp_path: Path) -> None:
     src = np.full((6, 500), 0.9, dtype=np.float32)
     path = write_source(tmp_path / "loud51.wav", src, SR, "WAV", "FLOAT")
@@ -600,12 +613,28 @@ def test_export_progress(tmp_path: Path) -> None:
     [
         (np.zeros((2, 0), np.float32), "no audio to write"),
         (np.full((2, 10), np.nan, np.float32), "NaN or infinity"),
+        (np.concatenate([np.zeros((2, 70_000)), np.full((2, 5), np.inf)], axis=1), "NaN or inf"),
     ],
 )
 def test_export_bad_audio(tmp_path: Path, audio: npt.NDArray[np.float32], pattern: str) -> None:
     with pytest.raises(AudioFileError, match=pattern):
         export_audio(tmp_path / "x.wav", audio, SR)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_wav_over_4_gb_is_refused_before_writing(tmp_path: Path) -> None:
+    # A zero-stride view: 2**29 float frames (4 GB as 32-bit stereo) without the memory.
+    huge = np.broadcast_to(np.float32(0.0), (2, 2**29))
+    with pytest.raises(AudioFileError, match=r"huge\.wav.*4 GB a WAV file can hold.*FLAC"):
+        export_audio(tmp_path / "huge.wav", huge, SR, ExportOptions(ExportFormat.WAV_FLOAT))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_float64_input_is_converted(tmp_path: Path) -> None:
+    src = tone(0.2).astype(np.float64)
+    result = export_audio(tmp_path / "d.wav", src, SR, ExportOptions(ExportFormat.WAV_FLOAT))
+    back, _ = import_audio(result.path)
+    np.testing.assert_array_equal(back, src.astype(np.float32))
 
 
 def test_export_to_missing_folder_or_a_folder(tmp_path: Path) -> None:
