@@ -24,9 +24,9 @@ import logging
 import math
 import os
 import re
+import secrets
 import stat
 import struct
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -825,6 +825,8 @@ def export_audio(
     out_rate = opts.sample_rate if opts.sample_rate is not None else sample_rate
     if sample_rate <= 0 or out_rate <= 0:
         raise ValueError(f"sample rates must be positive, got {sample_rate} and {out_rate}")
+    if opts.position_frame < 0:
+        raise ValueError(f"position_frame must be >= 0, got {opts.position_frame}")
     _check_target(p)
     reason = export_support(fmt)
     if reason is not None:
@@ -861,9 +863,7 @@ def export_audio(
         _fsync(final)
         os.replace(final, p)
         _fsync_dir(p.parent)
-    except Cancelled:
-        raise
-    except AudioFileError:
+    except (Cancelled, AudioFileError):
         raise
     except (OSError, sf.LibsndfileError, RuntimeError) as e:
         detail = getattr(e, "strerror", None) or _decoder_message(e)
@@ -1001,15 +1001,28 @@ def _check_target(p: Path) -> None:
 
 
 def _temp_path(p: Path) -> Path:
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    except OSError as e:
-        raise AudioFileError(
-            f"Cannot export '{p}': cannot write in '{p.parent}' ({e.strerror or e}). "
-            "Check the folder's permissions, or choose another folder."
-        ) from e
-    os.close(fd)
-    return Path(name)
+    """A new, empty, hidden file next to ``p``.
+
+    Created with mode 0o666 so the umask applies as for any new file (mkstemp would make the
+    export private to its owner once renamed).
+    """
+    for _ in range(100):
+        candidate = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise AudioFileError(
+                f"Cannot export '{p}': cannot write in '{p.parent}' ({e.strerror or e}). "
+                "Check the folder's permissions, or choose another folder."
+            ) from e
+        os.close(fd)
+        return candidate
+    raise AudioFileError(
+        f"Cannot export '{p}': cannot create a temporary file in '{p.parent}'. "
+        "Remove old .part files there and try again."
+    )
 
 
 def _write_blocks(
@@ -1113,8 +1126,6 @@ def _bext_for(
     x: npt.NDArray[np.floating], in_rate: int, out_rate: int, opts: ExportOptions
 ) -> BextChunk:
     position = opts.position_frame
-    if position < 0:
-        raise ValueError(f"position_frame must be >= 0, got {position}")
     # TimeReference counts samples at the file's own rate.
     time_reference = position * out_rate // in_rate if out_rate != in_rate else position
     loudness: float | None = None

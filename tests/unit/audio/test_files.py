@@ -586,6 +586,17 @@ def test_export_is_atomic_when_cancelled(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.wav"]
 
 
+def test_exported_file_gets_normal_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        result = export_audio(
+            tmp_path / "shared.flac", tone(0.1), SR, ExportOptions(ExportFormat.FLAC_16)
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o644
+
+
 def test_export_failure_leaves_no_half_file(tmp_path: Path) -> None:
     path = tmp_path / "mix.mp3"
     with pytest.raises(AudioFileError, match=r"mix\.mp3.*MP3 cannot store 96000 Hz"):
