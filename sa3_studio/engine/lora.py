@@ -1,0 +1,576 @@
+"""LoRA / DoRA adapters in the official Stable Audio 3 file format (reference §6).
+
+A LoRA file is a ``.safetensors`` file whose ``lora_config`` metadata (JSON) gives ``rank``,
+``alpha``, ``adapter_type``, ``dropout``, ``include`` and ``exclude``. Tensor names are module
+paths relative to two roots, followed by ``.parametrizations.weight.N.`` and the parameter::
+
+    model.transformer.layers.7.self_attn.to_qkv.parametrizations.weight.0.lora_A   (DiT wrapper)
+    conditioners.seconds_total.embedder.embedding.1.parametrizations.weight.0.lora_B  (conditioner)
+
+``model.`` names are relative to the official DiT wrapper, whose ``model`` child is the DiT that
+SA3 Studio loads from the ``model.model.`` checkpoint prefix; ``conditioners.`` names are relative
+to the conditioner loaded from ``conditioner.conditioners.``. So the pipeline applies LoRAs with::
+
+    stack = LoraStack({"model.": dit, "conditioners.": conditioner})
+    first = stack.add("drums.safetensors", strength=0.8)
+    stack.set_strength(first, 0.5)      # any time, e.g. from a slider
+    stack.remove(first)                  # the base weights are untouched throughout
+
+Effective weight of a targeted ``nn.Linear``/``nn.Conv1d`` weight ``W`` (conv weights are viewed
+as ``(out, in*k)``), with ``s = alpha / rank`` and ``k`` the LoRA's strength:
+
+* ``lora``: ``W + s*k*(B @ A)``;
+* ``dora-rows``: ``V = W + s*k*(B @ A)``, ``W' = V / (||V||_row + 1e-12) * magnitude`` (norm over
+  each output row); ``dora-cols``: the same per input column. At ``k = 0`` DoRA returns ``W``.
+
+Several LoRAs apply in the order they were added, each to the previous one's output (additive
+only for plain LoRA), as the official parametrization list does. A LoRA at strength 0 is skipped,
+so strength 0 gives exactly the base weights.
+
+Design: the effective weight is computed on the fly in the adapted layers' forward, never written
+into the model. Nothing is merged, so removing a LoRA or changing a strength needs no restore and
+costs nothing, strength 0 is bit-exact, and no second copy of the weights is kept (a merged
+approach with exact restore would hold a copy of every adapted weight: the whole DiT for a
+typical LoRA). The price is one small ``B @ A`` product and one weight-sized add per adapted layer
+and forward, the same work as the official ``torch.nn.utils.parametrize`` implementation. Unlike
+``parametrize``, the model's state-dict keys never change, so strict loading keeps working.
+Contract with model code: adapted layers must be *called* (``layer(x)``); code that reads
+``layer.weight`` directly sees the base weight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sa3_studio.engine.weights import Checkpoint
+from sa3_studio.errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SUPPORTED_ADAPTERS",
+    "LoraConfig",
+    "LoraEntry",
+    "LoraFile",
+    "LoraLayer",
+    "LoraStack",
+    "read_lora",
+]
+
+SUPPORTED_ADAPTERS = ("lora", "dora-rows", "dora-cols")
+"""Adapter types SA3 Studio applies (the legacy name "dora" means dora-rows)."""
+
+_KNOWN_UNSUPPORTED = ("bora", "lora-xs", "dora-rows-xs", "dora-cols-xs", "bora-xs")
+_PARAMS = {
+    "lora": ("lora_A", "lora_B"),
+    "dora-rows": ("lora_A", "lora_B", "magnitude"),
+    "dora-cols": ("lora_A", "lora_B", "magnitude"),
+}
+_KEY = re.compile(r"^(?P<target>.+)\.parametrizations\.weight\.(?P<index>\d+)\.(?P<param>\w+)$")
+_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LoraConfig:
+    """The ``lora_config`` metadata of a LoRA file.
+
+    Attributes:
+        rank: r, the inner size of ``B @ A``.
+        alpha: scaling numerator; the update is scaled by ``alpha / rank``.
+        adapter_type: "lora", "dora-rows" or "dora-cols".
+        dropout: training-time dropout (unused at inference).
+        include: module-name substrings the LoRA was restricted to (``None``: all).
+        exclude: module-name substrings it was kept off.
+    """
+
+    rank: int
+    alpha: float
+    adapter_type: str = "lora"
+    dropout: float = 0.0
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+    @property
+    def scale(self) -> float:
+        """``alpha / rank``."""
+        return self.alpha / self.rank
+
+
+@dataclass(frozen=True, slots=True)
+class LoraLayer:
+    """The tensors one LoRA holds for one layer (float32, on the CPU as read).
+
+    Attributes:
+        target: the layer's path as written in the file (root prefix included).
+        lora_A: ``(rank, fan_in)``.
+        lora_B: ``(fan_out, rank)``.
+        magnitude: ``(fan_out,)`` for dora-rows, ``(fan_in,)`` for dora-cols, else ``None``.
+    """
+
+    target: str
+    lora_A: torch.Tensor  # noqa: N815 - the file format's name
+    lora_B: torch.Tensor  # noqa: N815
+    magnitude: torch.Tensor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoraFile:
+    """A LoRA file read from disk.
+
+    Attributes:
+        path: the file.
+        config: its ``lora_config``.
+        layers: target path -> tensors.
+    """
+
+    path: Path
+    config: LoraConfig
+    layers: Mapping[str, LoraLayer]
+
+    @property
+    def name(self) -> str:
+        """Display name: the file name without extension."""
+        return self.path.stem
+
+
+def _fmt(items: Sequence[str]) -> str:
+    shown = "; ".join(items[:_LIST_LIMIT])
+    more = len(items) - _LIST_LIMIT
+    return f"{shown}; and {more} more" if more > 0 else shown
+
+
+def _bad_file(path: Path, problem: str) -> WeightsError:
+    return WeightsError(f"The LoRA file {path} {problem}.")
+
+
+def _parse_config(path: Path, text: str | None, tensors: Mapping[str, torch.Tensor]) -> LoraConfig:
+    """Parse ``lora_config`` metadata; without it, infer as the official loader does."""
+    raw: dict[str, Any] = {}
+    if text is not None:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError:
+            raise _bad_file(path, "has unreadable lora_config metadata (not JSON)") from None
+        if not isinstance(raw, dict):
+            raise _bad_file(path, "has lora_config metadata that is not a JSON object")
+    known = {"rank", "alpha", "adapter_type", "dropout", "include", "exclude"}
+    extra = sorted(set(raw) - known)
+    if extra:
+        log.debug("LoRA %s: ignoring lora_config keys %s", path, extra)
+    adapter_type = raw.get("adapter_type", "lora")
+    if not isinstance(adapter_type, str):
+        raise _bad_file(path, "has an adapter_type that is not a string")
+    if adapter_type == "dora":  # legacy name: the variant shows in a 2-D magnitude's shape
+        adapter_type = "dora-rows"
+        mags = [t for k, t in tensors.items() if k.endswith(".magnitude")]
+        if mags and mags[0].dim() == 2 and mags[0].shape[0] == 1 and mags[0].shape[1] != 1:
+            adapter_type = "dora-cols"  # saved as (1, fan_in)
+    if adapter_type not in SUPPORTED_ADAPTERS:
+        kind = "is not supported yet" if adapter_type in _KNOWN_UNSUPPORTED else "is unknown"
+        raise _bad_file(
+            path,
+            f"uses adapter type {adapter_type!r}, which {kind}; SA3 Studio applies "
+            f"{', '.join(SUPPORTED_ADAPTERS)}",
+        )
+    rank = raw.get("rank")
+    if rank is None:  # infer it from the tensors, as the official loader does
+        ranks = {t.shape[0] for k, t in tensors.items() if k.endswith(".lora_A") and t.dim() == 2}
+        if len(ranks) != 1:
+            raise _bad_file(path, "has no rank in its metadata and none can be inferred")
+        rank = ranks.pop()
+    if type(rank) is not int or rank <= 0:
+        raise _bad_file(path, f"has an invalid rank {rank!r}")
+    alpha = raw.get("alpha", rank)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise _bad_file(path, f"has an invalid alpha {alpha!r}")
+    dropout = raw.get("dropout", 0.0) or 0.0
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+        raise _bad_file(path, f"has an invalid dropout {dropout!r}")
+
+    def names(key: str) -> tuple[str, ...] | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _bad_file(path, f"has a {key} list that is not a list of strings")
+        return tuple(value)
+
+    return LoraConfig(
+        rank=rank,
+        alpha=float(alpha),
+        adapter_type=adapter_type,
+        dropout=float(dropout),
+        include=names("include"),
+        exclude=names("exclude"),
+    )
+
+
+def _expand(pattern: str) -> list[str]:
+    """``layers[0-2].x`` -> ``layers0.x``, ``layers1.x``, ``layers2.x`` (official filter syntax)."""
+    pieces = re.split(r"\[(\d+)-(\d+)\]", pattern)
+    literals, starts, ends = pieces[0::3], pieces[1::3], pieces[2::3]
+    ranges = []
+    for a, b in zip(starts, ends):
+        lo, hi = int(a), int(b)
+        step = 1 if hi >= lo else -1
+        ranges.append([str(n) for n in range(lo, hi + step, step)])
+    out = []
+    for combo in product(*ranges):
+        text = literals[0]
+        for value, literal in zip(combo, literals[1:]):
+            text += value + literal
+        out.append(text)
+    return out
+
+
+def _matches_any(name: str, patterns: Sequence[str]) -> bool:
+    return any(p in name for pattern in patterns for p in _expand(pattern.strip()))
+
+
+def read_lora(path: str | Path) -> LoraFile:
+    """Read and check a LoRA file (official safetensors format).
+
+    Raises:
+        WeightsError: not a valid safetensors file, a legacy ``.ckpt``, an unsupported adapter
+            type (named), names that are not LoRA parameters, or tensors whose shapes disagree
+            with each other or with the rank (all such problems listed at once).
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
+        raise _bad_file(
+            p,
+            "is a pickled checkpoint; SA3 Studio reads LoRAs only as .safetensors (the official "
+            "training script's format), which cannot run code when opened",
+        )
+    ckpt = Checkpoint(p)
+    tensors = ckpt.read(dtype=torch.float32)
+    config = _parse_config(p, ckpt.metadata.get("lora_config"), tensors)
+    allowed = _PARAMS[config.adapter_type]
+    problems: list[str] = []
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    indices: set[str] = set()
+    for key, t in tensors.items():
+        m = _KEY.match(key)
+        if m is None:
+            problems.append(f"{key} is not a LoRA parameter name")
+            continue
+        if m["param"] not in allowed:
+            problems.append(f"{key}: {m['param']} is not a {config.adapter_type} parameter")
+            continue
+        indices.add(m["index"])
+        grouped.setdefault(m["target"], {})[m["param"]] = t
+    if len(indices) > 1:
+        problems.append(f"it holds several LoRAs (indices {', '.join(sorted(indices))})")
+    layers: dict[str, LoraLayer] = {}
+    for target, params in grouped.items():
+        absent = [n for n in allowed if n not in params]
+        if absent:
+            problems.append(f"{target} lacks {', '.join(absent)}")
+            continue
+        a, b = params["lora_A"], params["lora_B"]
+        mag = params.get("magnitude")
+        if mag is not None and mag.dim() == 2:  # saved 2-D by older versions; squeeze as they do
+            mag = mag.reshape(-1)
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != config.rank or b.shape[1] != config.rank:
+            problems.append(
+                f"{target}: lora_A {list(a.shape)} and lora_B {list(b.shape)} do not have rank "
+                f"{config.rank}"
+            )
+            continue
+        if mag is not None and mag.dim() != 1:
+            problems.append(f"{target}: magnitude has shape {list(mag.shape)}")
+            continue
+        layers[target] = LoraLayer(target, a.contiguous(), b.contiguous(), mag)
+    if problems:
+        raise _bad_file(p, f"is not usable: {_fmt(problems)}")
+    if not layers:
+        raise _bad_file(p, "holds no LoRA tensors")
+    return LoraFile(path=p, config=config, layers=layers)
+
+
+# --------------------------------------------------------------------------------------------
+# Application
+# --------------------------------------------------------------------------------------------
+
+
+class _Adapter:
+    """One LoRA's tensors for one layer, kept on the layer's device (float32)."""
+
+    __slots__ = ("a", "b", "entry", "magnitude")
+
+    def __init__(self, entry: _Entry, layer: LoraLayer) -> None:
+        self.entry = entry
+        self.a = layer.lora_A
+        self.b = layer.lora_B
+        self.magnitude = layer.magnitude
+
+    def to(self, device: torch.device) -> None:
+        if self.a.device != device:
+            self.a = self.a.to(device)
+            self.b = self.b.to(device)
+            if self.magnitude is not None:
+                self.magnitude = self.magnitude.to(device)
+
+    def apply(self, w: torch.Tensor) -> torch.Tensor:
+        """This adapter's effective weight given the previous one ``w``."""
+        k = self.entry.strength
+        if k == 0.0:
+            return w
+        self.to(w.device)
+        cfg = self.entry.lora.config
+        delta = self.b @ self.a  # (fan_out, fan_in), float32
+        if cfg.adapter_type == "lora":
+            return w + (cfg.scale * k * delta).view(w.shape).to(w.dtype)
+        # DoRA: normalise the updated direction, then scale by the learned magnitude. The norm
+        # is computed in the adapter's dtype (float32), as the official code does.
+        assert self.magnitude is not None
+        w2 = w.reshape(w.shape[0], -1).to(self.a.dtype)
+        v = w2 + cfg.scale * k * delta
+        dim = 1 if cfg.adapter_type == "dora-rows" else 0
+        v_hat = v / (v.norm(dim=dim, keepdim=True) + 1e-12)
+        return (v_hat * self.magnitude.unsqueeze(dim)).view(w.shape).to(w.dtype)
+
+
+@dataclass(eq=False)
+class _Entry:
+    handle: int
+    lora: LoraFile
+    strength: float
+    modules: list[nn.Module] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LoraEntry:
+    """A LoRA currently applied (a snapshot for display).
+
+    Attributes:
+        handle: the id :meth:`LoraStack.add` returned.
+        name: the file name without extension.
+        path: the file.
+        strength: its current strength.
+        adapter_type: "lora", "dora-rows" or "dora-cols".
+        layers: number of adapted layers.
+    """
+
+    handle: int
+    name: str
+    path: Path
+    strength: float
+    adapter_type: str
+    layers: int
+
+
+def _lora_forward(module: nn.Module, stack: list[_Adapter], x: torch.Tensor) -> torch.Tensor:
+    w = module.weight
+    for adapter in stack:
+        w = adapter.apply(w)
+    if isinstance(module, nn.Conv1d):
+        return module._conv_forward(x, w, module.bias)
+    return F.linear(x, w, module.bias)
+
+
+class LoraStack:
+    """LoRAs applied to a model, in order, with strengths that can change at any time.
+
+    Args:
+        roots: key prefix -> module; a LoRA tensor named ``PREFIX + path + ...`` adapts
+            ``roots[PREFIX].get_submodule(path)``. For SA3: ``{"model.": dit,
+            "conditioners.": conditioner}``.
+    """
+
+    def __init__(self, roots: Mapping[str, nn.Module]) -> None:
+        # Longest prefix first, so nested prefixes resolve to the most specific root.
+        self._roots = sorted(roots.items(), key=lambda kv: -len(kv[0]))
+        self._entries: list[_Entry] = []
+        self._stacks: dict[int, tuple[nn.Module, list[_Adapter]]] = {}
+        self._next_handle = 0
+
+    # ---------------------------------------------------------------- public
+
+    @property
+    def entries(self) -> tuple[LoraEntry, ...]:
+        """The applied LoRAs in application order."""
+        return tuple(
+            LoraEntry(
+                handle=e.handle,
+                name=e.lora.name,
+                path=e.lora.path,
+                strength=e.strength,
+                adapter_type=e.lora.config.adapter_type,
+                layers=len(e.modules),
+            )
+            for e in self._entries
+        )
+
+    def add(self, lora: LoraFile | str | Path, strength: float = 1.0) -> int:
+        """Apply a LoRA on top of those already applied.
+
+        Args:
+            lora: a file path or an already read :class:`LoraFile`.
+            strength: multiplies the LoRA's update (0 = off, 1 = as trained).
+
+        Returns:
+            A handle for :meth:`set_strength` and :meth:`remove`.
+
+        Raises:
+            WeightsError: the file is unusable, or names layers the model does not have or
+                whose shapes differ (all listed); the model is left unchanged.
+        """
+        lora_file = lora if isinstance(lora, LoraFile) else read_lora(lora)
+        strength = self._check_strength(strength)
+        targets = self._resolve(lora_file)
+        entry = _Entry(self._next_handle, lora_file, strength)
+        self._next_handle += 1
+        for module, layer in targets:
+            adapter = _Adapter(entry, layer)
+            adapter.to(module.weight.device)
+            self._attach(module).append(adapter)
+            entry.modules.append(module)
+        self._entries.append(entry)
+        log.info(
+            "applied LoRA %s (%s, rank %d, %d layers) at strength %g",
+            lora_file.name,
+            lora_file.config.adapter_type,
+            lora_file.config.rank,
+            len(targets),
+            strength,
+        )
+        return entry.handle
+
+    def set_strength(self, handle: int | None, strength: float) -> None:
+        """Set one LoRA's strength (``handle``), or every LoRA's (``None``)."""
+        strength = self._check_strength(strength)
+        for e in self._select(handle):
+            e.strength = strength
+
+    def remove(self, handle: int) -> None:
+        """Take one LoRA off; the others keep their order."""
+        (entry,) = self._select(handle)
+        for module in entry.modules:
+            key = id(module)
+            _, adapters = self._stacks[key]
+            adapters[:] = [a for a in adapters if a.entry is not entry]
+            if not adapters:
+                self._detach(module)
+        self._entries.remove(entry)
+
+    def clear(self) -> None:
+        """Take every LoRA off; the model is back to its base behaviour."""
+        for module, _ in list(self._stacks.values()):
+            self._detach(module)
+        self._entries.clear()
+
+    def effective_weight(self, module: nn.Module) -> torch.Tensor:
+        """The weight ``module`` computes with now (its base weight if no LoRA targets it)."""
+        w: torch.Tensor = module.weight
+        found = self._stacks.get(id(module))
+        if found is not None:
+            for adapter in found[1]:
+                w = adapter.apply(w)
+        return w
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check_strength(strength: float) -> float:
+        value = float(strength)
+        if not math.isfinite(value):
+            raise ValueError(f"LoRA strength must be a finite number, not {strength!r}")
+        return value
+
+    def _select(self, handle: int | None) -> list[_Entry]:
+        if handle is None:
+            return list(self._entries)
+        chosen = [e for e in self._entries if e.handle == handle]
+        if not chosen:
+            raise KeyError(f"no LoRA with handle {handle} is applied")
+        return chosen
+
+    def _resolve(self, lora: LoraFile) -> list[tuple[nn.Module, LoraLayer]]:
+        cfg = lora.config
+        out: list[tuple[nn.Module, LoraLayer]] = []
+        problems: list[str] = []
+        skipped = 0
+        for target, layer in lora.layers.items():
+            root = next(((p, m) for p, m in self._roots if target.startswith(p)), None)
+            if root is None:
+                prefixes = ", ".join(p for p, _ in self._roots)
+                problems.append(f"{target} is under none of the model parts ({prefixes})")
+                continue
+            # The official loader skips layers its include/exclude filters leave out.
+            if (cfg.include is not None and not _matches_any(target, cfg.include)) or (
+                cfg.exclude and _matches_any(target, cfg.exclude)
+            ):
+                skipped += 1
+                continue
+            prefix, root_module = root
+            try:
+                module = root_module.get_submodule(target[len(prefix) :])
+            except AttributeError:
+                problems.append(f"{target} is not a layer of this model")
+                continue
+            if not isinstance(module, (nn.Linear, nn.Conv1d)):
+                problems.append(f"{target} is a {type(module).__name__}, not a Linear or Conv1d")
+                continue
+            fan_out = module.weight.shape[0]
+            fan_in = module.weight[0].numel()
+            want = [("lora_A", layer.lora_A, (cfg.rank, fan_in))]
+            want.append(("lora_B", layer.lora_B, (fan_out, cfg.rank)))
+            if layer.magnitude is not None:
+                size = fan_out if cfg.adapter_type == "dora-rows" else fan_in
+                want.append(("magnitude", layer.magnitude, (size,)))
+            bad = [
+                f"{name} {list(t.shape)} (the layer needs {list(shape)})"
+                for name, t, shape in want
+                if tuple(t.shape) != shape
+            ]
+            if bad:
+                problems.append(f"{target}: {', '.join(bad)}")
+                continue
+            out.append((module, layer))
+        if problems:
+            raise WeightsError(
+                f"The LoRA {lora.path} does not fit this model ({len(problems)} "
+                f"problem{'s' if len(problems) != 1 else ''}): {_fmt(problems)}. It was "
+                "probably trained for another Stable Audio 3 model (small and medium differ)."
+            )
+        if skipped:
+            log.info("LoRA %s: %d layers left out by its include/exclude", lora.name, skipped)
+        if not out:
+            raise WeightsError(
+                f"The LoRA {lora.path} adapts no layer of this model (its include/exclude "
+                "filters leave none)."
+            )
+        return out
+
+    def _attach(self, module: nn.Module) -> list[_Adapter]:
+        key = id(module)
+        if key not in self._stacks:
+            adapters: list[_Adapter] = []
+            self._stacks[key] = (module, adapters)
+
+            def forward(x: torch.Tensor) -> torch.Tensor:
+                return _lora_forward(module, adapters, x)
+
+            # An instance attribute shadows the class's forward; deleting it restores it.
+            module.forward = forward  # type: ignore[method-assign]
+        return self._stacks[key][1]
+
+    def _detach(self, module: nn.Module) -> None:
+        self._stacks.pop(id(module), None)
+        if "forward" in module.__dict__:
+            del module.forward
