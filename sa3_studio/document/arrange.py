@@ -43,7 +43,7 @@ def _check_free(track: Track, start: int, end: int, ignore: str | None = None) -
     for c in track.clips_overlapping(start, end):
         if c.id != ignore:
             raise EditError(
-                f"{format_range(start, end)} would overlap clip "
+                f"The place {format_range(start, end)} would overlap clip "
                 f"{repr(c.name) if c.name else format_range(c.start, c.end)} on "
                 f"{_track_title(track)}; choose a free place or a new track."
             )
@@ -224,7 +224,8 @@ def split_clip(project: Project, clip_id: str, at: int) -> tuple[Project, str]:
     track, clip = project.find_clip(clip_id)
     if not clip.start < at < clip.end:
         raise EditError(
-            f"{format_time(at)} is not inside the clip ({format_range(clip.start, clip.end)}); "
+            f"The split point {format_time(at)} is not inside the clip "
+            f"({format_range(clip.start, clip.end)}); "
             "place the cursor inside the clip to split it."
         )
     cut = at - clip.start
