@@ -342,7 +342,8 @@ class _Adapter:
         v = w2 + cfg.scale * k * delta
         dim = 1 if cfg.adapter_type == "dora-rows" else 0
         v_hat = v / (v.norm(dim=dim, keepdim=True) + 1e-12)
-        return (v_hat * self.magnitude.unsqueeze(dim)).view(w.shape).to(w.dtype)
+        out: torch.Tensor = (v_hat * self.magnitude.unsqueeze(dim)).view(w.shape).to(w.dtype)
+        return out
 
 
 @dataclass(eq=False)
@@ -350,7 +351,7 @@ class _Entry:
     handle: int
     lora: LoraFile
     strength: float
-    modules: list[nn.Module] = field(default_factory=list)
+    modules: list[nn.Linear | nn.Conv1d] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,12 +375,15 @@ class LoraEntry:
     layers: int
 
 
-def _lora_forward(module: nn.Module, stack: list[_Adapter], x: torch.Tensor) -> torch.Tensor:
-    w = module.weight
+def _lora_forward(
+    module: nn.Linear | nn.Conv1d, stack: list[_Adapter], x: torch.Tensor
+) -> torch.Tensor:
+    w: torch.Tensor = module.weight
     for adapter in stack:
         w = adapter.apply(w)
     if isinstance(module, nn.Conv1d):
-        return module._conv_forward(x, w, module.bias)
+        out: torch.Tensor = module._conv_forward(x, w, module.bias)
+        return out
     return F.linear(x, w, module.bias)
 
 
@@ -396,7 +400,7 @@ class LoraStack:
         # Longest prefix first, so nested prefixes resolve to the most specific root.
         self._roots = sorted(roots.items(), key=lambda kv: -len(kv[0]))
         self._entries: list[_Entry] = []
-        self._stacks: dict[int, tuple[nn.Module, list[_Adapter]]] = {}
+        self._stacks: dict[int, tuple[nn.Linear | nn.Conv1d, list[_Adapter]]] = {}
         self._next_handle = 0
 
     # ---------------------------------------------------------------- public
@@ -476,7 +480,9 @@ class LoraStack:
 
     def effective_weight(self, module: nn.Module) -> torch.Tensor:
         """The weight ``module`` computes with now (its base weight if no LoRA targets it)."""
-        w: torch.Tensor = module.weight
+        w = module.weight
+        if not isinstance(w, torch.Tensor):
+            raise TypeError(f"{type(module).__name__} has no weight tensor")
         found = self._stacks.get(id(module))
         if found is not None:
             for adapter in found[1]:
@@ -500,9 +506,9 @@ class LoraStack:
             raise KeyError(f"no LoRA with handle {handle} is applied")
         return chosen
 
-    def _resolve(self, lora: LoraFile) -> list[tuple[nn.Module, LoraLayer]]:
+    def _resolve(self, lora: LoraFile) -> list[tuple[nn.Linear | nn.Conv1d, LoraLayer]]:
         cfg = lora.config
-        out: list[tuple[nn.Module, LoraLayer]] = []
+        out: list[tuple[nn.Linear | nn.Conv1d, LoraLayer]] = []
         problems: list[str] = []
         skipped = 0
         for target, layer in lora.layers.items():
@@ -528,7 +534,9 @@ class LoraStack:
                 continue
             fan_out = module.weight.shape[0]
             fan_in = module.weight[0].numel()
-            want = [("lora_A", layer.lora_A, (cfg.rank, fan_in))]
+            want: list[tuple[str, torch.Tensor, tuple[int, ...]]] = [
+                ("lora_A", layer.lora_A, (cfg.rank, fan_in))
+            ]
             want.append(("lora_B", layer.lora_B, (fan_out, cfg.rank)))
             if layer.magnitude is not None:
                 size = fan_out if cfg.adapter_type == "dora-rows" else fan_in
@@ -557,7 +565,7 @@ class LoraStack:
             )
         return out
 
-    def _attach(self, module: nn.Module) -> list[_Adapter]:
+    def _attach(self, module: nn.Linear | nn.Conv1d) -> list[_Adapter]:
         key = id(module)
         if key not in self._stacks:
             adapters: list[_Adapter] = []
@@ -567,7 +575,7 @@ class LoraStack:
                 return _lora_forward(module, adapters, x)
 
             # An instance attribute shadows the class's forward; deleting it restores it.
-            module.forward = forward  # type: ignore[method-assign]
+            module.forward = forward  # type: ignore[method-assign,assignment]
         return self._stacks[key][1]
 
     def _detach(self, module: nn.Module) -> None:

@@ -974,6 +974,7 @@ def _progress_bar_class(progress: ProgressCallback) -> type:
                     self._sa3_done += int(n or 0)
                     done, total = self._sa3_done, int(self.total or 0)
                 progress(done, max(total, done))
-            return super().update(n)
+            result: bool | None = super().update(n)
+            return result
 
     return _Bar

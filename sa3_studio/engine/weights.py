@@ -199,7 +199,7 @@ class Checkpoint:
     def _read_into(self, fh: object, entry: TensorEntry, buf: torch.Tensor) -> None:
         if entry.nbytes == 0:
             return
-        view = memoryview(buf.numpy()).cast("B")
+        view = memoryview(buf.numpy()).cast("B")  # type: ignore[arg-type]
         fh.seek(self.header.data_offset + entry.begin)  # type: ignore[attr-defined]
         done = 0
         while done < entry.nbytes:
