@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from sa3_studio.document.audio_data import AudioData
@@ -72,7 +72,64 @@ class History:
         self.memory_limit = memory_limit
         self.max_steps = max_steps
 
+    @classmethod
+    def restore(
+        cls,
+        entries: Sequence[tuple[str, Project]],
+        index: int,
+        saved_index: int | None = None,
+        *,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        max_steps: int | None = None,
+    ) -> History:
+        """Rebuild a history from :meth:`snapshots` (e.g. read back from a project file).
+
+        Args:
+            entries: ``(label, project)`` oldest first; the first label is not shown.
+            index: position of the current snapshot.
+            saved_index: position of the saved snapshot, or ``None`` if none is saved.
+            memory_limit: see :class:`History`.
+            max_steps: see :class:`History`.
+
+        Raises:
+            ValueError: no entries, or an index outside them.
+        """
+        if not entries:
+            raise ValueError("a history needs at least one snapshot")
+        if not 0 <= index < len(entries):
+            raise ValueError(f"current index {index} is outside {len(entries)} snapshots")
+        if saved_index is not None and not 0 <= saved_index < len(entries):
+            raise ValueError(f"saved index {saved_index} is outside {len(entries)} snapshots")
+        history = cls(entries[0][1], memory_limit=memory_limit, max_steps=max_steps)
+        history._entries = [
+            _Entry(project, label, None, next(history._serials)) for label, project in entries
+        ]
+        history._index = index
+        history._saved = None if saved_index is None else history._entries[saved_index].serial
+        history._enforce_limits()
+        return history
+
     # -- state ---------------------------------------------------------------------------------
+
+    def snapshots(self) -> tuple[tuple[str, Project], ...]:
+        """Every snapshot as ``(label, project)``, oldest first (what a project file stores).
+
+        A snapshot's label names the step that led to it; the first one's is not shown.
+        """
+        return tuple((e.label, e.project) for e in self._entries)
+
+    @property
+    def index(self) -> int:
+        """Position of the current snapshot in :meth:`snapshots`."""
+        return self._index
+
+    @property
+    def saved_index(self) -> int | None:
+        """Position of the saved snapshot in :meth:`snapshots`, or ``None`` when it is gone."""
+        for i, e in enumerate(self._entries):
+            if e.serial == self._saved:
+                return i
+        return None
 
     @property
     def project(self) -> Project:

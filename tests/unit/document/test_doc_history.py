@@ -176,6 +176,31 @@ def test_max_steps() -> None:
     assert h.labels()[0] == ("Gain 3", "Gain 4")
 
 
+def test_snapshots_and_restore_round_trip() -> None:
+    p0 = base(1000)
+    h = History(p0)
+    p1 = apply_gain(p0, 0, 10, 1.0)
+    h.push(p1, "Gain")
+    h.mark_saved()
+    p2 = delete_range(p1, 0, 10)
+    h.push(p2, "Delete")
+    h.undo()
+    assert h.snapshots() == (("", p0), ("Gain", p1), ("Delete", p2))
+    assert (h.index, h.saved_index) == (1, 1)
+    r = History.restore(h.snapshots(), h.index, h.saved_index)
+    assert r.project is p1
+    assert not r.is_dirty
+    assert (r.undo_label, r.redo_label) == ("Undo Gain", "Redo Delete")
+    assert r.redo() is p2
+    assert r.is_dirty
+    unsaved = History.restore(h.snapshots(), 2)
+    assert (unsaved.is_dirty, unsaved.saved_index) == (True, None)
+    with pytest.raises(ValueError, match="outside"):
+        History.restore(h.snapshots(), 3)
+    with pytest.raises(ValueError, match="at least one"):
+        History.restore((), 0)
+
+
 def test_clear_forgets_steps() -> None:
     p0 = base(1000)
     h = History(p0)
