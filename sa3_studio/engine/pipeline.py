@@ -52,8 +52,10 @@ from sa3_studio.engine.models.conditioners import MultiConditioner, assemble_con
 from sa3_studio.engine.models.dit import DiffusionTransformer
 from sa3_studio.engine.models.transformer import ATTENTION_MODES, AttentionMode
 from sa3_studio.engine.noise import GeneratorNoise, NoiseSource
+from sa3_studio.engine.registry import WEIGHTS_FILE, guess_model_name
 from sa3_studio.engine.sampling import sample_euler, sample_pingpong
 from sa3_studio.engine.schedules import logsnr_schedule
+from sa3_studio.engine.weights import Checkpoint, load_module
 from sa3_studio.errors import GenerationError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -493,6 +495,24 @@ class Pipeline:
 AttentionArg = Literal["exact", "official-cpu"]
 
 
+def _keeps_float32(name: str) -> bool:
+    """Tensors loaded in float32 whatever the model dtype (RoPE frequencies)."""
+    return name.endswith("inv_freq")
+
+
+def _check_no_stray_tensors(checkpoint: Checkpoint) -> None:
+    """A full SA3 file holds the three groups and nothing else (strict loading, architecture §5)."""
+    prefixes = (DIT_PREFIX, AE_PREFIX, COND_PREFIX)
+    stray = [k for k in checkpoint.header.tensors if not k.startswith(prefixes)]
+    if stray:
+        shown = ", ".join(stray[:20]) + (f", and {len(stray) - 20} more" if len(stray) > 20 else "")
+        raise WeightsError(
+            f"The weights in {checkpoint.path} hold {len(stray)} tensors that belong to no part "
+            f"of the model ({shown}); the file does not match model_config.json. Download the "
+            "model again."
+        )
+
+
 def build_autoencoder(config: ModelConfig) -> AudioAutoencoder:
     """The SAME autoencoder of a parsed SA3 config (parameters uninitialised on meta)."""
     ae = config.autoencoder
@@ -507,45 +527,6 @@ def build_autoencoder(config: ModelConfig) -> AudioAutoencoder:
         sample_rate=config.sample_rate,
         soft_clip=bool(ae.to_kwargs().get("soft_clip", False)),
     )
-
-
-class _Checkpoint:
-    """Temporary strict loader (replaced by engine.weights)."""
-
-    def __init__(self, path: Path) -> None:
-        from safetensors import safe_open
-
-        if not path.is_file():
-            raise WeightsError(f"{path} is missing; download the model again.")
-        self.path = path
-        self._open = safe_open
-        st = path.stat()
-        self.short_hash = f"{st.st_size:x}"
-
-    def load_into(
-        self, module: torch.nn.Module, prefix: str, *, device: torch.device, dtype: torch.dtype
-    ) -> None:
-        expected = module.state_dict()
-        tensors: dict[str, torch.Tensor] = {}
-        with self._open(str(self.path), framework="pt", device="cpu") as f:
-            for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
-                if key.startswith(prefix):
-                    t = f.get_tensor(key)
-                    want = expected.get(key[len(prefix) :])
-                    if want is not None and want.is_floating_point():
-                        t = t.to(dtype)
-                    tensors[key[len(prefix) :]] = t.to(device)
-        missing = sorted(set(expected) - set(tensors))
-        extra = sorted(set(tensors) - set(expected))
-        shapes = sorted(
-            k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape
-        )
-        if missing or extra or shapes:
-            raise WeightsError(
-                f"{self.path.name} does not match the model ({prefix}): missing {missing[:20]}, "
-                f"unexpected {extra[:20]}, wrong shape {shapes[:20]}."
-            )
-        module.load_state_dict(tensors, strict=True, assign=True)
 
 
 def load_pipeline(
@@ -582,19 +563,38 @@ def load_pipeline(
         )
     choice = devices.choose(device, dtype)
     devices.configure_numerics()
-    ckpt = folder / "model.safetensors"
-    checked = _Checkpoint(ckpt)
-    with torch.device("meta"):
-        dit = DiffusionTransformer(**config.diffusion.dit_kwargs())
-        ae = build_autoencoder(config)
-        conditioner = MultiConditioner.from_config_dict(config.conditioning.to_kwargs())
-    # The autoencoder stays float32 off CUDA (CPU bfloat16 is for the DiT's matmuls).
+    checkpoint = Checkpoint(folder / WEIGHTS_FILE, model_name=guess_model_name(folder))
+    _check_no_stray_tensors(checkpoint)  # before reading gigabytes
+    # The autoencoder stays float32 off CUDA (CPU bfloat16 is for the DiT's matmuls). RoPE
+    # frequencies stay float32 whatever the dtype: rounding them costs whole radians of phase
+    # at long positions, and they are only 16 numbers.
     ae_dtype = choice.dtype if choice.device.type == "cuda" else torch.float32
-    checked.load_into(dit, DIT_PREFIX, device=choice.device, dtype=choice.dtype)
-    checked.load_into(ae, AE_PREFIX, device=choice.device, dtype=ae_dtype)
-    checked.load_into(conditioner, COND_PREFIX, device=choice.device, dtype=torch.float32)
-    for module in (dit, ae, conditioner):
-        module.eval().requires_grad_(False)
+    dit = load_module(
+        lambda: DiffusionTransformer(**config.diffusion.dit_kwargs()),
+        checkpoint,
+        DIT_PREFIX,
+        dtype=choice.dtype,
+        device=choice.device,
+        keep_dtype=_keeps_float32,
+        what="diffusion transformer",
+    )
+    ae = load_module(
+        lambda: build_autoencoder(config),
+        checkpoint,
+        AE_PREFIX,
+        dtype=ae_dtype,
+        device=choice.device,
+        keep_dtype=_keeps_float32,
+        what="autoencoder",
+    )
+    conditioner = load_module(
+        lambda: MultiConditioner.from_config_dict(config.conditioning.to_kwargs()),
+        checkpoint,
+        COND_PREFIX,
+        dtype=torch.float32,
+        device=choice.device,
+        what="conditioner",
+    )
     conditioner.load_text_encoders(folder, dtype=text_encoder_dtype, device=choice.device)
     return Pipeline(
         config=config,
@@ -604,6 +604,6 @@ def load_pipeline(
         choice=choice,
         attention=attention,
         model_id=model_id or folder.name,
-        weights_hash=checked.short_hash,
+        weights_hash=checkpoint.weights_hash,
         folder=folder,
     )
