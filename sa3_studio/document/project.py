@@ -184,8 +184,8 @@ class Project:
     Attributes:
         meta: title, source file facts, tempo grid.
         tracks: top to bottom.
-        regions: sorted by (track, start) is not required; order is creation order.
-        takes: all kept takes, in creation order.
+        regions: every region, in creation order (``regions_on`` sorts one track's by start).
+        takes: every kept take, in creation order (``takes_for`` picks one region's).
     """
 
     sample_rate: ClassVar[int] = SAMPLE_RATE
