@@ -769,8 +769,9 @@ def _translate(exc: sqlite3.Error, path: Path, *, writing: bool = False) -> Proj
             "Save As to save it somewhere you can write."
         )
     if "malformed" in text or "corrupt" in text or not isinstance(exc, sqlite3.OperationalError):
+        detail = "parts of the file are missing or overwritten" if "malformed" in text else exc
         return ProjectFileError(
-            f"The project {name} is damaged ({exc}); open a backup copy instead."
+            f"The project {name} is damaged ({detail}); open a backup copy instead."
         )
     if writing:
         return ProjectFileError(
@@ -787,12 +788,15 @@ def _build_empty(target: Path, title: str) -> Path:
     try:
         con = sqlite3.connect(str(tmp), isolation_level=None)
         try:
+            # A temporary file, fsynced before it appears under its real name: no need to
+            # sync each step here.
             con.execute("PRAGMA journal_mode=DELETE")
-            con.execute("PRAGMA synchronous=FULL")
-            # A temporary file: it only appears under its real name once it is complete.
-            con.executescript(_SCHEMA)
-            con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+            con.execute("PRAGMA synchronous=OFF")
+            con.executescript(
+                f"BEGIN; {_SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
+                f"PRAGMA user_version={FORMAT_VERSION}; COMMIT;"
+            )
+            con.execute("BEGIN")
             con.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -801,6 +805,7 @@ def _build_empty(target: Path, title: str) -> Path:
                     ("created_by", "SA3 Studio"),
                 ],
             )
+            con.execute("COMMIT")
         finally:
             con.close()
     except (sqlite3.Error, OSError) as exc:

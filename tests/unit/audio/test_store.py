@@ -1,0 +1,619 @@
+"""Project file: round trips, audio stored once, autosave, save, Save As, recovery, bad files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sa3_studio.audio import store
+from sa3_studio.audio.store import (
+    AUTOSAVE,
+    FORMAT_VERSION,
+    SAVED,
+    HistoryRecord,
+    ProjectFile,
+    ProjectSession,
+    Snapshot,
+    SnapshotCache,
+    discard_recoverable,
+    find_recoverable,
+    snapshot_of,
+)
+from sa3_studio.document import (
+    AudioData,
+    Project,
+    accept_take,
+    add_region,
+    add_take,
+    apply_gain,
+    new_take,
+)
+from sa3_studio.errors import ProjectFileError
+
+REPO = Path(__file__).resolve().parents[3]
+RATE = 44100
+
+
+def audio(seconds: float, seed: int) -> AudioData:
+    rng = np.random.default_rng(seed)
+    return AudioData.from_array(0.3 * rng.standard_normal((2, round(seconds * RATE))))
+
+
+def edit_chain() -> list[tuple[str, Project]]:
+    """A short history: open, gain, region, a generated take, accept it."""
+    p0 = Project.from_audio(audio(3.0, 1))
+    p1 = apply_gain(p0, 0, RATE, -6.0)
+    p2, region_id = add_region(p1, "track-1", RATE, 2 * RATE, prompt="drum fill")
+    take = new_take(
+        p2,
+        region_id,
+        audio(1.0, 2),
+        prompt="drum fill",
+        seed=7,
+        model_name="tiny",
+        weights_hash="abc",
+    )
+    p3 = add_take(p2, take)
+    p4 = accept_take(p3, region_id, take.id)
+    return [
+        ("", p0),
+        ("Gain 0:00–0:01", p1),
+        ("Add region", p2),
+        ("Generate", p3),
+        ("Accept take 1", p4),
+    ]
+
+
+def record(entries: list[tuple[str, Project]], current: int, saved: int | None = None):
+    return SnapshotCache().record(entries, current, saved)
+
+
+def tiny_snapshot(version: int, frames: int = 100) -> Snapshot:
+    rng = np.random.default_rng(version)
+    samples = rng.standard_normal((2, frames)).astype(np.float32)
+    return Snapshot(f"Edit {version}", {"version": version}, {f"a{version}": samples})
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def open_and_load(path: Path, recovery: Path) -> None:
+    with ProjectSession.open(path, recovery_dir=recovery) as session:
+        session.load()
+
+
+@pytest.fixture
+def recovery(tmp_path: Path) -> Path:
+    return tmp_path / "recovery"
+
+
+# ------------------------------------------------------------------------------- round trips
+
+
+def test_save_as_and_reopen_gives_back_every_snapshot_take_and_label(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.commit(record(entries, 4))
+    path = tmp_path / "song.sa3proj"
+    session.save_as(path, record(entries, 3))
+    assert session.path == path
+    assert session.title == "song"
+    session.close()
+    assert not list(recovery.glob("*"))  # the untitled recovery file went with Save As
+
+    with ProjectSession.open(path, recovery_dir=recovery) as reopened:
+        state = reopened.load()
+        assert state is not None
+        assert reopened.recovered() is None
+        assert state.history.current == 3
+        assert state.history.saved == 3
+        assert state.history.labels() == tuple(label for label, _ in entries[1:])
+        projects = state.projects()
+        for (label, original), (label2, loaded) in zip(entries, projects, strict=True):
+            assert label == label2
+            assert loaded == original
+        # Snapshots share their buffers again after loading, as in memory.
+        first = {a.content_id: a for a in projects[0][1].audio_buffers().values()}
+        last = projects[-1][1].audio_buffers()
+        shared = set(first) & set(last)
+        assert shared
+        assert all(first[c] is last[c] or first[c].samples is last[c].samples for c in shared)
+        assert state.project() == entries[3][1]
+        assert projects[3][1].takes[0].audio.samples.flags.writeable is False
+
+
+def test_each_buffer_is_stored_once(tmp_path: Path, recovery: Path) -> None:
+    entries = edit_chain()
+    distinct: set[str] = set()
+    for _, p in entries:
+        distinct |= set(p.audio_buffers())
+    path = tmp_path / "once.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(entries, 4))
+    session.close()
+    ids = [r[0] for r in rows(path, "SELECT id FROM audio")]
+    assert sorted(ids) == sorted(distinct)
+    assert len(rows(path, "SELECT digest FROM manifest")) == len(entries)
+
+
+def test_compressed_audio_round_trips_exactly_and_is_smaller(
+    tmp_path: Path, recovery: Path
+) -> None:
+    t = np.arange(RATE * 4) / RATE
+    tone = np.round(0.5 * np.sin(2 * np.pi * 220 * t) * 256) / 256  # few distinct values
+    project = Project.from_audio(AudioData.from_array(np.stack([tone, tone])))
+    sizes = {}
+    for compress in (False, True):
+        path = tmp_path / f"c{compress}.sa3proj"
+        session = ProjectSession.new(recovery_dir=recovery, compress=compress)
+        session.save_as(path, record([("", project)], 0))
+        session.close()
+        sizes[compress] = path.stat().st_size
+        with ProjectFile.open(path) as file:
+            state = file.read(SAVED)
+            assert state is not None
+            assert state.project() == project
+        codecs = {r[0] for r in rows(path, "SELECT codec FROM audio_chunk")}
+        assert codecs == ({"f32le-shuffle-zlib"} if compress else {"f32le"})
+    assert sizes[True] < 0.5 * sizes[False]
+
+
+def test_long_audio_is_split_into_chunks(
+    tmp_path: Path, recovery: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "CHUNK_BYTES", 10_000)
+    project = Project.from_audio(audio(0.5, 3))
+    path = tmp_path / "chunks.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record([("", project)], 0))
+    session.close()
+    chunks = rows(path, "SELECT COUNT(*) FROM audio_chunk")[0][0]
+    assert chunks == -(-2 * round(0.5 * RATE) * 4 // 10_000)
+    with ProjectSession.open(path, recovery_dir=recovery) as reopened:
+        state = reopened.load()
+        assert state is not None
+        assert state.project() == project
+
+
+def test_a_newer_manifest_inside_a_current_file_is_refused_not_misread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.sa3proj"
+    newer = {"format": "sa3-studio-project", "version": 99, "buffers": {}}
+    with ProjectFile.create(path) as file:
+        file.write(SAVED, HistoryRecord((Snapshot("", newer, {}),), 0))
+    with ProjectFile.open(path) as file:
+        state = file.read(SAVED)
+        assert state is not None
+        with pytest.raises(ProjectFileError) as err:
+            state.projects()
+    assert str(err.value) == (
+        "This project was saved by a newer SA3 Studio (format 99); update SA3 Studio to open it."
+    )
+
+
+# ------------------------------------------------------------------------------- autosave
+
+
+def test_autosave_writes_only_what_is_new_and_drops_what_nothing_uses(
+    tmp_path: Path, recovery: Path
+) -> None:
+    path = tmp_path / "inc.sa3proj"
+    with ProjectFile.create(path) as file:
+        s1, s2, s3 = tiny_snapshot(1), tiny_snapshot(2), tiny_snapshot(3)
+        file.write(AUTOSAVE, HistoryRecord((s1, s2), 1))
+        file.write(AUTOSAVE, HistoryRecord((s1, s2, s3), 2))
+    chunks = rows(path, "SELECT rowid, audio_id FROM audio_chunk ORDER BY rowid")
+    # a1 and a2 were written once, by the first commit; the second added only a3.
+    assert [c[1] for c in chunks] == ["a1", "a2", "a3"]
+    with ProjectFile.open(path) as file:
+        file.write(AUTOSAVE, HistoryRecord((s2, s3), 1))  # the oldest step fell off
+        state = file.read(AUTOSAVE)
+        assert state is not None
+        assert [s.manifest["version"] for s in state.history.snapshots] == [2, 3]
+    assert [r[0] for r in rows(path, "SELECT id FROM audio ORDER BY id")] == ["a2", "a3"]
+    assert rows(path, "SELECT COUNT(*) FROM audio_chunk")[0][0] == 2
+    assert rows(path, "SELECT COUNT(*) FROM manifest")[0][0] == 2
+
+
+def test_snapshot_cache_serialises_only_new_projects(recovery: Path) -> None:
+    entries = edit_chain()
+    cache = SnapshotCache()
+    first = cache.record(entries[:3], 2)
+    second = cache.record(entries, 4)
+    assert all(a is b for a, b in zip(first.snapshots, second.snapshots[:3], strict=False))
+    assert second.snapshots[3] is not first.snapshots[2]
+
+
+def test_a_commit_is_in_the_file_when_commit_returns(tmp_path: Path, recovery: Path) -> None:
+    entries = edit_chain()
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.commit(record(entries, 2))
+    # Read the file from another process while this one still holds it: the lock refuses, so
+    # copy the database and its write-ahead log as they are on disk right now, as a crash would
+    # leave them, and open the copy there.
+    copy = tmp_path / "copy.sa3proj"
+    copy.write_bytes(session.file.path.read_bytes())
+    wal = Path(f"{session.file.path}-wal")
+    if wal.exists():
+        Path(f"{copy}-wal").write_bytes(wal.read_bytes())
+    code = (
+        "import sys; from sa3_studio.audio.store import ProjectFile, AUTOSAVE\n"
+        "f = ProjectFile.open(sys.argv[1]); s = f.read(AUTOSAVE)\n"
+        "print(s.history.current, len(s.history.snapshots), s.history.current_snapshot.label)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(maxsplit=2) == ["2", "5", "Add region\n"]
+    session.close(discard_unsaved=True)
+
+
+def test_commit_from_a_worker_thread(tmp_path: Path, recovery: Path) -> None:
+    entries = edit_chain()
+    session = ProjectSession.new(recovery_dir=recovery)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            session.commit(record(entries, 1))
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="autosave-test")
+    worker.start()
+    worker.join()
+    assert not errors
+    state = session.recovered()
+    assert state is not None
+    assert state.history.current == 1
+    session.close(discard_unsaved=True)
+
+
+# ------------------------------------------------------------------------------- save
+
+
+def test_save_writes_the_saved_state_and_clears_the_autosave(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    path = tmp_path / "s.sa3proj"
+    first = ProjectSession.new(recovery_dir=recovery)
+    first.save_as(path, record(entries[:1], 0))
+    first.close()
+    session = ProjectSession.open(path, recovery_dir=recovery)
+    session.commit(record(entries[:3], 2))
+    assert len(list(recovery.glob("*.sa3ptr.json"))) == 1
+    session.save(record(entries[:3], 2))
+    assert session.recovered() is None
+    assert not list(recovery.glob("*.sa3ptr.json"))
+    state = session.load()
+    assert state is not None
+    assert state.history.current == 2
+    assert state.history.saved == 2
+    session.close()
+    with ProjectFile.open(path) as file:
+        assert file.integrity_check() == "ok"
+        assert file.slot_info(AUTOSAVE) is None
+
+
+def test_saving_an_untitled_project_asks_for_save_as(recovery: Path) -> None:
+    session = ProjectSession.new(recovery_dir=recovery)
+    with pytest.raises(ProjectFileError, match="Save As"):
+        session.save(record(edit_chain()[:1], 0))
+    session.close()
+
+
+def test_save_as_refuses_a_file_open_in_another_window(tmp_path: Path, recovery: Path) -> None:
+    entries = edit_chain()
+    target = tmp_path / "busy.sa3proj"
+    other = ProjectSession.new(recovery_dir=recovery)
+    other.save_as(target, record(entries[:1], 0))  # "another window" holds it
+    session = ProjectSession.new(recovery_dir=recovery)
+    with pytest.raises(ProjectFileError, match="open in another SA3 Studio window"):
+        session.save_as(target, record(entries, 4))
+    other.close()
+    session.save_as(target, record(entries, 4))  # now it may be replaced
+    state = session.load()
+    assert state is not None
+    assert state.history.current == 4
+    session.close()
+
+
+def test_save_as_from_a_saved_project_leaves_the_old_file_saved(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    old, new = tmp_path / "old.sa3proj", tmp_path / "new.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(old, record(entries[:2], 1))
+    session.commit(record(entries, 4))
+    session.save_as(new, record(entries, 4))
+    session.save_as(new, record(entries, 3))  # the same file again: a plain save
+    session.close()
+    with ProjectFile.open(old) as file:
+        saved = file.read(SAVED)
+        assert saved is not None
+        assert saved.history.current == 1
+        assert file.read(AUTOSAVE) is None  # the newer work moved to the new file
+    with ProjectFile.open(new) as file:
+        saved = file.read(SAVED)
+        assert saved is not None
+        assert saved.history.current == 3
+    assert not list(tmp_path.glob(".*.tmp*"))
+    assert find_recoverable(recovery) == []
+
+
+def test_stale_temporary_files_of_an_interrupted_save_as_are_removed(
+    tmp_path: Path, recovery: Path
+) -> None:
+    target = tmp_path / "t.sa3proj"
+    stale = tmp_path / ".t.sa3proj.abc123.tmp"
+    fresh = tmp_path / ".t.sa3proj.def456.tmp"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    old = time.time() - 2 * store.STALE_TEMP_S
+    os.utime(stale, (old, old))
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(target, record(edit_chain()[:1], 0))
+    session.close()
+    assert not stale.exists()
+    assert fresh.exists()  # it may belong to a Save As still running
+
+
+# ------------------------------------------------------------------------------- recovery
+
+
+def crash(session: ProjectSession) -> None:
+    """What a killed process leaves: the file as written, the lock released, nothing tidied."""
+    session.file.close()
+
+
+def test_untitled_work_is_found_after_a_crash_and_can_be_resumed(recovery: Path) -> None:
+    entries = edit_chain()
+    session = ProjectSession.new(recovery_dir=recovery, title="My idea")
+    session.commit(record(entries, 4))
+    assert find_recoverable(recovery) == []  # in use by a running session: not offered
+    crash(session)
+
+    (item,) = find_recoverable(recovery)
+    assert item.untitled
+    assert item.title == "My idea"
+    assert item.label == "Accept take 1"
+    assert item.steps == 5
+    assert time.time() - item.written_at < 60
+
+    resumed = ProjectSession.resume(item, recovery_dir=recovery)
+    assert resumed.untitled
+    state = resumed.recovered()
+    assert state is not None
+    assert [p for _, p in state.projects()] == [p for _, p in entries]
+    resumed.close()  # not discarded: still offered
+    assert len(find_recoverable(recovery)) == 1
+    discard_recoverable(find_recoverable(recovery)[0])
+    assert find_recoverable(recovery) == []
+    assert not list(recovery.glob("*.sa3proj*"))
+
+
+def test_unsaved_work_on_a_saved_project_is_found_and_recovered(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    path = tmp_path / "p.sa3proj"
+    first = ProjectSession.new(recovery_dir=recovery)
+    first.save_as(path, record(entries[:2], 1))
+    first.close()
+    session = ProjectSession.open(path, recovery_dir=recovery)
+    session.commit(record(entries, 4))
+    crash(session)
+
+    (item,) = find_recoverable(recovery)
+    assert item.project_path == path
+    assert item.file == path
+    assert item.title == "p"
+    reopened = ProjectSession.resume(item, recovery_dir=recovery)
+    saved, newer = reopened.load(), reopened.recovered()
+    assert saved is not None
+    assert newer is not None
+    assert saved.history.current == 1
+    assert newer.project() == entries[4][1]
+    reopened.discard_recovered()
+    assert reopened.recovered() is None
+    reopened.close()
+    assert find_recoverable(recovery) == []
+
+
+def test_close_keeps_or_discards_unsaved_work_as_told(tmp_path: Path, recovery: Path) -> None:
+    entries = edit_chain()
+    kept = ProjectSession.new(recovery_dir=recovery)
+    kept.commit(record(entries, 1))
+    kept.close()
+    assert len(find_recoverable(recovery)) == 1
+    discard_recoverable(find_recoverable(recovery)[0])
+
+    dropped = ProjectSession.new(recovery_dir=recovery)
+    dropped.commit(record(entries, 1))
+    dropped.close(discard_unsaved=True)
+    empty = ProjectSession.new(recovery_dir=recovery)
+    empty.close()
+    assert find_recoverable(recovery) == []
+    assert not list(recovery.iterdir())
+
+
+def test_leftovers_with_nothing_to_recover_are_tidied(tmp_path: Path, recovery: Path) -> None:
+    path = tmp_path / "gone.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(edit_chain()[:1], 0))
+    session.commit(record(edit_chain()[:1], 0))
+    crash(session)
+    path.unlink()
+    Path(f"{path}-wal").unlink(missing_ok=True)
+    untitled = ProjectSession.new(recovery_dir=recovery)
+    crash(untitled)  # died before its first commit
+    assert find_recoverable(recovery) == []
+    assert not list(recovery.iterdir())
+
+
+# ------------------------------------------------------------------------------- bad files
+
+
+def test_random_bytes_are_not_a_project(tmp_path: Path) -> None:
+    path = tmp_path / "noise.sa3proj"
+    path.write_bytes(np.random.default_rng(0).bytes(50_000))
+    with pytest.raises(ProjectFileError, match=r"noise\.sa3proj is not an SA3 Studio project"):
+        ProjectFile.open(path)
+
+
+def test_an_empty_file_is_not_a_project(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sa3proj"
+    path.write_bytes(b"")
+    with pytest.raises(ProjectFileError, match="is not an SA3 Studio project"):
+        ProjectFile.open(path)
+
+
+def test_a_foreign_sqlite_database_is_not_a_project(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(ProjectFileError) as err:
+        ProjectFile.open(path)
+    assert str(err.value) == (
+        "other.db is a database, but not an SA3 Studio project; open a .sa3proj file saved by "
+        "SA3 Studio."
+    )
+
+
+def test_a_project_from_a_newer_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sa3proj"
+    ProjectFile.create(path).close()
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version={FORMAT_VERSION + 1}")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(ProjectFileError) as err:
+        ProjectFile.open(path)
+    assert str(err.value) == (
+        f"This project was saved by a newer SA3 Studio (format {FORMAT_VERSION + 1}); "
+        "update SA3 Studio to open it."
+    )
+    assert path.read_bytes() == before  # refused without touching it
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.5, 0.1, 0.002, 0.00005])
+def test_a_truncated_project_is_reported_damaged(
+    tmp_path: Path, recovery: Path, keep: float
+) -> None:
+    path = tmp_path / "cut.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(edit_chain(), 4))
+    session.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ProjectFileError) as err:
+        open_and_load(path, recovery)
+    assert "cut.sa3proj is damaged (" in str(err.value)
+    assert str(err.value).endswith("; open a backup copy instead.")
+
+
+def test_damaged_audio_is_caught_by_its_checksum(tmp_path: Path, recovery: Path) -> None:
+    path = tmp_path / "flip.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(edit_chain()[:1], 0))
+    session.close()
+    con = sqlite3.connect(path)
+    (blob,) = con.execute("SELECT data FROM audio_chunk LIMIT 1").fetchone()
+    flipped = bytearray(blob)
+    flipped[1234] ^= 0x40
+    con.execute("UPDATE audio_chunk SET data = ? WHERE rowid = 1", (bytes(flipped),))
+    con.commit()
+    con.close()
+    with (
+        ProjectSession.open(path, recovery_dir=recovery) as s,
+        pytest.raises(ProjectFileError, match="does not match its checksum"),
+    ):
+        s.load()
+
+
+def test_missing_files_and_folders_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProjectFileError, match="does not exist"):
+        ProjectFile.open(tmp_path / "nope.sa3proj")
+    with pytest.raises(ProjectFileError, match="is a folder"):
+        ProjectFile.open(tmp_path)
+    ProjectFile.create(tmp_path / "x.sa3proj").close()
+    with pytest.raises(ProjectFileError, match="already exists"):
+        ProjectFile.create(tmp_path / "x.sa3proj")
+
+
+# ------------------------------------------------------------------------------- locking
+
+
+def test_a_project_open_in_this_process_cannot_be_opened_twice(tmp_path: Path) -> None:
+    path = tmp_path / "twice.sa3proj"
+    with ProjectFile.create(path), pytest.raises(ProjectFileError) as err:
+        ProjectFile.open(path)
+    assert "already open in another SA3 Studio window" in str(err.value)
+    ProjectFile.open(path).close()  # free again once closed
+
+
+def test_a_project_open_in_another_process_gives_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sa3proj"
+    ProjectFile.create(path).close()
+    code = (
+        "import sys; from sa3_studio.audio.store import ProjectFile\n"
+        "f = ProjectFile.open(sys.argv[1]); print('open', flush=True); sys.stdin.read()"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(ProjectFileError) as err:
+            ProjectSession.open(path, recovery_dir=tmp_path / "r")
+        assert str(err.value) == (
+            "shared.sa3proj is already open in another SA3 Studio window; switch to that "
+            "window, or close the project there and try again."
+        )
+    finally:
+        holder.communicate("", timeout=30)
+    ProjectFile.open(path).close()  # the holder exited: the lock went with it
+
+
+def test_using_a_closed_file_is_a_clear_error(tmp_path: Path) -> None:
+    file = ProjectFile.create(tmp_path / "c.sa3proj")
+    file.close()
+    file.close()
+    with pytest.raises(ProjectFileError, match="already closed"):
+        file.read(SAVED)
+
+
+def test_snapshot_of_records_the_audio_the_manifest_uses() -> None:
+    _, project = edit_chain()[-1]
+    snap = snapshot_of(project, "x")
+    assert set(snap.audio) == set(snap.manifest["buffers"])
+    assert snap.digest == snapshot_of(project, "y").digest  # the label is not the document
