@@ -83,6 +83,8 @@ def _targets(project: Project, track_ids: Sequence[str] | None) -> list[Track]:
         raise EditError("The project has no tracks; import audio or add a track first.")
     if track_ids is None:
         return list(project.tracks)
+    if isinstance(track_ids, str):  # one id passed on its own, not a list of its characters
+        track_ids = [track_ids]
     if len(track_ids) == 0:
         raise EditError("No track is selected; select at least one track.")
     if len(set(track_ids)) != len(track_ids):

@@ -185,6 +185,7 @@ def test_selection_errors_are_sentences() -> None:
         delete_range(p, 0, 10, [])
     with pytest.raises(EditError, match="chosen twice"):
         delete_range(p, 0, 10, ["track-1", "track-1"])
+    assert delete_range(p, 0, 10, "track-1") == delete_range(p, 0, 10, ["track-1"])
     with pytest.raises(EditError, match="no tracks"):
         delete_range(Project(), 0, 10)
     with pytest.raises(EditError, match="whole number"):
