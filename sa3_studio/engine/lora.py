@@ -9,12 +9,14 @@ paths relative to two roots, followed by ``.parametrizations.weight.N.`` and the
 
 ``model.`` names are relative to the official DiT wrapper, whose ``model`` child is the DiT that
 SA3 Studio loads from the ``model.model.`` checkpoint prefix; ``conditioners.`` names are relative
-to the conditioner loaded from ``conditioner.conditioners.``. So the pipeline applies LoRAs with::
+to the module holding the per-id conditioners (loaded from ``conditioner.conditioners.``). So
+the pipeline applies LoRAs with::
 
-    stack = LoraStack({"model.": dit, "conditioners.": conditioner})
-    first = stack.add("drums.safetensors", strength=0.8)
-    stack.set_strength(first, 0.5)      # any time, e.g. from a slider
-    stack.remove(first)                  # the base weights are untouched throughout
+    drums = apply_lora_file("drums.safetensors", dit=dit, conditioner=conditioner, strength=0.8)
+    drums.set_strength(0.5)             # any time, e.g. from a slider
+    drums.remove()                      # the base weights are untouched throughout
+
+or, managing several together, ``LoraStack({"model.": dit, "conditioners.": per_id_module})``.
 
 Effective weight of a targeted ``nn.Linear``/``nn.Conv1d`` weight ``W`` (conv weights are viewed
 as ``(out, in*k)``), with ``s = alpha / rank`` and ``k`` the LoRA's strength:
@@ -61,11 +63,13 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SUPPORTED_ADAPTERS",
+    "AppliedLora",
     "LoraConfig",
     "LoraEntry",
     "LoraFile",
     "LoraLayer",
     "LoraStack",
+    "apply_lora_file",
     "read_lora",
 ]
 
@@ -400,7 +404,6 @@ class LoraStack:
         # Longest prefix first, so nested prefixes resolve to the most specific root.
         self._roots = sorted(roots.items(), key=lambda kv: -len(kv[0]))
         self._entries: list[_Entry] = []
-        self._stacks: dict[int, tuple[nn.Linear | nn.Conv1d, list[_Adapter]]] = {}
         self._next_handle = 0
 
     # ---------------------------------------------------------------- public
@@ -442,7 +445,7 @@ class LoraStack:
         for module, layer in targets:
             adapter = _Adapter(entry, layer)
             adapter.to(module.weight.device)
-            self._attach(module).append(adapter)
+            _attach(module).append(adapter)
             entry.modules.append(module)
         self._entries.append(entry)
         log.info(
@@ -464,29 +467,24 @@ class LoraStack:
     def remove(self, handle: int) -> None:
         """Take one LoRA off; the others keep their order."""
         (entry,) = self._select(handle)
-        for module in entry.modules:
-            key = id(module)
-            _, adapters = self._stacks[key]
-            adapters[:] = [a for a in adapters if a.entry is not entry]
-            if not adapters:
-                self._detach(module)
+        _take_off(entry)
         self._entries.remove(entry)
 
     def clear(self) -> None:
-        """Take every LoRA off; the model is back to its base behaviour."""
-        for module, _ in list(self._stacks.values()):
-            self._detach(module)
+        """Take off every LoRA this stack applied (the model's base behaviour if it is the
+        only stack on the model)."""
+        for entry in self._entries:
+            _take_off(entry)
         self._entries.clear()
 
-    def effective_weight(self, module: nn.Module) -> torch.Tensor:
+    @staticmethod
+    def effective_weight(module: nn.Module) -> torch.Tensor:
         """The weight ``module`` computes with now (its base weight if no LoRA targets it)."""
         w = module.weight
         if not isinstance(w, torch.Tensor):
             raise TypeError(f"{type(module).__name__} has no weight tensor")
-        found = self._stacks.get(id(module))
-        if found is not None:
-            for adapter in found[1]:
-                w = adapter.apply(w)
+        for adapter in module.__dict__.get(_ADAPTERS, ()):
+            w = adapter.apply(w)
         return w
 
     # ---------------------------------------------------------------- internals
@@ -565,20 +563,81 @@ class LoraStack:
             )
         return out
 
-    def _attach(self, module: nn.Linear | nn.Conv1d) -> list[_Adapter]:
-        key = id(module)
-        if key not in self._stacks:
-            adapters: list[_Adapter] = []
-            self._stacks[key] = (module, adapters)
 
-            def forward(x: torch.Tensor) -> torch.Tensor:
-                return _lora_forward(module, adapters, x)
+# The adapters on a layer live on the layer itself (not in a LoraStack), so several stacks, or
+# LoRAs applied one by one with apply_lora_file, compose in the order they were added.
+_ADAPTERS = "_sa3_lora_adapters"
 
-            # An instance attribute shadows the class's forward; deleting it restores it.
-            module.forward = forward  # type: ignore[method-assign,assignment]
-        return self._stacks[key][1]
 
-    def _detach(self, module: nn.Module) -> None:
-        self._stacks.pop(id(module), None)
-        if "forward" in module.__dict__:
-            del module.forward
+def _attach(module: nn.Linear | nn.Conv1d) -> list[_Adapter]:
+    adapters: list[_Adapter] | None = module.__dict__.get(_ADAPTERS)
+    if adapters is None:
+        adapters = []
+        setattr(module, _ADAPTERS, adapters)
+        layer_adapters = adapters
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return _lora_forward(module, layer_adapters, x)
+
+        # An instance attribute shadows the class's forward; deleting it restores it.
+        module.forward = forward  # type: ignore[method-assign,assignment]
+    return adapters
+
+
+def _take_off(entry: _Entry) -> None:
+    for module in entry.modules:
+        adapters: list[_Adapter] = module.__dict__.get(_ADAPTERS, [])
+        adapters[:] = [a for a in adapters if a.entry is not entry]
+        if not adapters:
+            module.__dict__.pop(_ADAPTERS, None)
+            module.__dict__.pop("forward", None)
+
+
+class AppliedLora:
+    """One LoRA applied with :func:`apply_lora_file`: change its strength or take it off."""
+
+    def __init__(self, stack: LoraStack, handle: int) -> None:
+        self._stack = stack
+        self._handle = handle
+
+    @property
+    def entry(self) -> LoraEntry:
+        """Name, path, strength, adapter type and layer count."""
+        (entry,) = (e for e in self._stack.entries if e.handle == self._handle)
+        return entry
+
+    def set_strength(self, strength: float) -> None:
+        """0 = off (exactly the base weights), 1 = as trained."""
+        self._stack.set_strength(self._handle, strength)
+
+    def remove(self) -> None:
+        """Take this LoRA off; LoRAs applied before or after it keep working."""
+        self._stack.remove(self._handle)
+
+
+def apply_lora_file(
+    path: str | Path | LoraFile,
+    *,
+    dit: nn.Module,
+    conditioner: nn.Module | None = None,
+    strength: float = 1.0,
+) -> AppliedLora:
+    """Apply one LoRA file to a loaded SA3 model, after any LoRAs already applied.
+
+    Args:
+        path: the LoRA file (or an already read :class:`LoraFile`).
+        dit: the DiT, loaded from the ``model.model.`` checkpoint prefix (LoRA keys ``model.*``).
+        conditioner: the conditioner loaded from ``conditioner.``, whose ``conditioners``
+            child holds the per-id conditioners (LoRA keys ``conditioners.*``); a module whose
+            own children are the conditioners works too.
+        strength: initial strength.
+
+    Raises:
+        WeightsError: as :meth:`LoraStack.add`; the model is left unchanged.
+    """
+    roots: dict[str, nn.Module] = {"model.": dit}
+    if conditioner is not None:
+        inner = getattr(conditioner, "conditioners", None)
+        roots["conditioners."] = inner if isinstance(inner, nn.Module) else conditioner
+    stack = LoraStack(roots)
+    return AppliedLora(stack, stack.add(path, strength))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from sa3_studio.engine.lora import LoraStack, read_lora
+from sa3_studio.engine.lora import LoraStack, apply_lora_file, read_lora
 from sa3_studio.errors import WeightsError
 
 QKV = "model.transformer.layers.0.self_attn.to_qkv"
@@ -445,3 +445,110 @@ def test_legacy_pickle_and_damaged_files(tmp_path: Path) -> None:
     save_file({"x": torch.zeros(1)}, str(bad_meta), metadata={"lora_config": "{rank: 2"})
     with pytest.raises(WeightsError, match="unreadable lora_config"):
         read_lora(bad_meta)
+
+
+class MultiConditionerLike(nn.Module):
+    """Keys ``conditioners.<id>.*`` like the engine's conditioner (``conditioner.`` prefix)."""
+
+    def __init__(self, inner: Conditioner) -> None:
+        super().__init__()
+        self.conditioners = nn.ModuleDict({"seconds_total": inner.seconds_total})
+
+
+def test_apply_lora_file_one_by_one(tmp_path: Path, model: tuple[TinyDiT, Conditioner]) -> None:
+    dit, cond = model
+    multi = MultiConditionerLike(cond)
+    first = write_lora(tmp_path / "one.safetensors", model, [QKV, SECONDS], seed=1)
+    second = write_lora(tmp_path / "two.safetensors", model, [QKV], seed=2)
+    qkv, secs = _module(model, QKV), _module(model, SECONDS)
+    base_qkv, base_secs = qkv.weight.detach().clone(), secs.weight.detach().clone()
+    a = apply_lora_file(first, dit=dit, conditioner=multi, strength=1.0)
+    b = apply_lora_file(second, dit=dit, conditioner=multi, strength=0.25)
+    assert a.entry.name == "one"
+    assert a.entry.layers == 2
+    d1, d2 = _lora_delta(first, QKV, base_qkv.shape), _lora_delta(second, QKV, base_qkv.shape)
+    torch.testing.assert_close(LoraStack.effective_weight(qkv), base_qkv + d1 + 0.25 * d2)
+    torch.testing.assert_close(
+        LoraStack.effective_weight(secs), base_secs + _lora_delta(first, SECONDS, secs.weight.shape)
+    )
+    a.set_strength(0.0)
+    torch.testing.assert_close(LoraStack.effective_weight(qkv), base_qkv + 0.25 * d2)
+    assert torch.equal(LoraStack.effective_weight(secs), base_secs)
+    a.remove()
+    assert "forward" not in secs.__dict__
+    torch.testing.assert_close(LoraStack.effective_weight(qkv), base_qkv + 0.25 * d2)
+    b.remove()
+    assert all("forward" not in m.__dict__ for m in dit.modules())
+    assert torch.equal(LoraStack.effective_weight(qkv), base_qkv)
+
+
+def test_bad_lora_leaves_earlier_ones_working(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner]
+) -> None:
+    dit, cond = model
+    good = write_lora(tmp_path / "good.safetensors", model, [QKV])
+    qkv = _module(model, QKV)
+    base = qkv.weight.detach().clone()
+    apply_lora_file(good, dit=dit, conditioner=cond)
+    bad = tmp_path / "bad.safetensors"
+    base_key = f"{QKV}.parametrizations.weight.0."
+    save_file(
+        {base_key + "lora_A": torch.zeros(2, 9), base_key + "lora_B": torch.zeros(24, 2)},
+        str(bad),
+        metadata={"lora_config": json.dumps({"rank": 2, "alpha": 2})},
+    )
+    with pytest.raises(WeightsError, match=r"lora_A \[2, 9\] \(the layer needs \[2, 8\]\)"):
+        apply_lora_file(bad, dit=dit, conditioner=cond)
+    torch.testing.assert_close(
+        LoraStack.effective_weight(qkv), base + _lora_delta(good, QKV, base.shape)
+    )
+
+
+def test_every_layer_of_the_real_dit(tmp_path: Path, vectors_dir: Path) -> None:
+    """A LoRA on every Linear/Conv1d of the engine's DiT acts as if merged into its weights.
+
+    This holds only if the DiT calls its layers (the contract of the on-the-fly design).
+    """
+    from sa3_studio.engine.config import load_fragment_config
+    from sa3_studio.engine.models.dit import DiffusionTransformer
+    from sa3_studio.engine.weights import load_module, open_checkpoint
+
+    diffusion = load_fragment_config(vectors_dir / "dit_tiny").diffusion
+    assert diffusion is not None
+    ckpt = open_checkpoint(vectors_dir / "dit_tiny" / "model.safetensors")
+
+    def build() -> DiffusionTransformer:
+        return load_module(
+            lambda: DiffusionTransformer(**diffusion.dit_kwargs()), ckpt, "model.model."
+        )
+
+    dit, merged = build(), build()
+    gen = torch.Generator().manual_seed(3)
+    rank, alpha = 2, 3.0
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in dit.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d)):
+            fan_out, fan_in = _fan(module)
+            base = f"model.{name}.parametrizations.weight.0."
+            a = torch.randn(rank, fan_in, generator=gen).half() * 0.1
+            b = torch.randn(fan_out, rank, generator=gen).half() * 0.1
+            tensors[base + "lora_A"], tensors[base + "lora_B"] = a, b
+            target = merged.get_submodule(name)
+            target.weight.data += (alpha / rank * (b.float() @ a.float())).view(target.weight.shape)
+    assert len(tensors) > 20
+    path = tmp_path / "all.safetensors"
+    meta = {"rank": rank, "alpha": alpha, "adapter_type": "lora"}
+    save_file(tensors, str(path), metadata={"lora_config": json.dumps(meta)})
+    cfg = diffusion.config
+    x = torch.randn(1, cfg.io_channels, 12, generator=gen)
+    t = torch.tensor([0.6])
+    cross = torch.randn(1, 5, cfg.cond_token_dim, generator=gen)
+    glob = torch.randn(1, cfg.global_cond_dim, generator=gen)
+    local = torch.randn(1, cfg.local_add_cond_dim, 12, generator=gen)
+    with torch.no_grad():
+        base_out = dit(x, t, cross, glob, local)
+        applied = apply_lora_file(path, dit=dit)
+        assert applied.entry.layers == len(tensors) // 2
+        torch.testing.assert_close(dit(x, t, cross, glob, local), merged(x, t, cross, glob, local))
+        applied.set_strength(0.0)
+        assert torch.equal(dit(x, t, cross, glob, local), base_out)
