@@ -576,6 +576,7 @@ class Player:
         self._take: tuple[FloatArray, int] | None = None  # ((frames, C) view, start)
         self._source = Source.ORIGINAL
         self._state = PlayerState.STOPPED
+        self._finished = False  # playback ran to the end of its range (not stopped by the user)
         self._range = (0, 0)  # what play() covers: [start, end)
         self._loop: tuple[int, int] | None = None
         self._next_id = 1
@@ -686,6 +687,7 @@ class Player:
         Raises:
             ValueError: the audio is empty or badly shaped, or the rate is not positive.
         """
+        self._sync_state()
         data = _as_frames_major(audio)
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
@@ -736,6 +738,7 @@ class Player:
             PlaybackError: no audio is loaded.
             ValueError: the take does not fit in the loaded audio or has other channels.
         """
+        self._sync_state()
         song = self._require_audio()
         take = _as_frames_major(audio)
         start = int(start)
@@ -775,6 +778,7 @@ class Player:
         Raises:
             PlaybackError: the take is asked for but none is set.
         """
+        self._sync_state()
         if source is Source.TAKE and self._take is None:
             raise PlaybackError("There is no take to play yet; generate or choose a take first.")
         if source is self._source:
@@ -794,6 +798,7 @@ class Player:
         Raises:
             PlaybackError: nothing is loaded, there is no output device, or it cannot be opened.
         """
+        self._sync_state()
         song = self._require_audio()
         n = song.shape[0]
         if start is not None and end is not None and int(end) <= int(start):
@@ -804,6 +809,9 @@ class Player:
                 return
             if self._state is PlayerState.PLAYING and not self._ended():
                 return
+            if self._finished:  # ran to the end: play the same range again
+                start, end = self._range
+        self._finished = False
         if start is None:
             pos = self.position
             range_start = self._range[0] if self._state is not PlayerState.STOPPED else pos
@@ -856,6 +864,7 @@ class Player:
 
     def pause(self) -> None:
         """Pause with a short fade-out; :meth:`resume` (or :meth:`play`) continues from there."""
+        self._sync_state()
         if self._state is not PlayerState.PLAYING:
             return
         self._state = PlayerState.PAUSED
@@ -863,6 +872,7 @@ class Player:
 
     def resume(self) -> None:
         """Continue after :meth:`pause`, fading in where the fade-out ended."""
+        self._sync_state()
         if self._state is not PlayerState.PAUSED:
             return
         self._state = PlayerState.PLAYING
@@ -870,6 +880,7 @@ class Player:
 
     def toggle(self) -> None:
         """Space bar: pause while playing, resume while paused, play while stopped."""
+        self._sync_state()
         if self._state is PlayerState.PLAYING and not self._ended():
             self.pause()
         else:
@@ -881,10 +892,13 @@ class Player:
             self._stream.stop()
         self._running = False
         self._state = PlayerState.STOPPED
+        self._finished = False
         self._publish(target=None, fades=(), seek=self._range[0])
 
     def seek(self, frame: int) -> None:
         """Move the playhead; while playing, playback jumps there."""
+        self._sync_state()
+        self._finished = False
         n = self.length
         frame = _clamp(int(frame), 0, n)
         if self._state is not PlayerState.STOPPED and not (
@@ -906,6 +920,7 @@ class Player:
             PlaybackError: nothing is loaded.
             ValueError: the range is empty or outside the audio.
         """
+        self._sync_state()
         n = self._require_audio().shape[0]
         start, end = int(start), int(end)
         if not 0 <= start < end <= n:
@@ -915,6 +930,7 @@ class Player:
 
     def clear_loop(self) -> None:
         """Stop looping (playback goes on to the end of the range)."""
+        self._sync_state()
         self._loop = None
         self._publish()
 
@@ -1039,6 +1055,13 @@ class Player:
         if cue.loop is not None and pos < cue.loop[1]:
             return False
         return pos >= cue.end
+
+    def _sync_state(self) -> None:
+        """Playback that ran to the end of its range is stopped (the stream idles silently)."""
+        if self._state is PlayerState.PLAYING and self._ended():
+            self._state = PlayerState.STOPPED
+            self._finished = True
+            self._publish(target=None, fades=())
 
     def _new_id(self) -> int:
         self._next_id += 1

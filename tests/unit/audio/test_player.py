@@ -131,6 +131,25 @@ def test_seek_while_playing_jumps_at_the_next_block() -> None:
     assert player.position == 6700
 
 
+def test_after_the_end_seek_moves_the_playhead_without_playing_and_play_starts_there() -> None:
+    audio = noise(8000, 24)
+    player, backend = make_player()
+    player.load(audio, RATE)
+    player.play(1000, 3000)
+    backend.stream.render(2500, 512)
+    assert player.state is PlayerState.STOPPED
+    player.play()  # the same range again
+    np.testing.assert_array_equal(backend.stream.render(2000, 512), audio.T[1000:3000])
+    backend.stream.render(512)
+    player.seek(5000)
+    assert player.state is PlayerState.STOPPED
+    assert not backend.stream.render(1024, 512).any()
+    assert player.position == 5000
+    player.play()
+    assert player.state is PlayerState.PLAYING
+    np.testing.assert_array_equal(backend.stream.render(3000, 512), audio.T[5000:8000])
+
+
 def test_play_range_stops_at_its_end_and_stop_returns_to_its_start() -> None:
     audio = noise(8000, 6)
     player, backend = make_player()
