@@ -965,8 +965,15 @@ class SnapshotCache:
 # --------------------------------------------------------------------------------------------
 
 
+DATA_DIR_ENV = "SA3_STUDIO_DATA_DIR"
+"""Environment variable that overrides :func:`user_data_dir` (tests, portable installs)."""
+
+
 def user_data_dir() -> Path:
-    """The per-user data folder of SA3 Studio on this platform."""
+    """The per-user data folder of SA3 Studio on this platform (or ``$SA3_STUDIO_DATA_DIR``)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override)
     home = Path.home()
     if sys.platform.startswith("win"):
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")

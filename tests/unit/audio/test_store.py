@@ -617,3 +617,16 @@ def test_snapshot_of_records_the_audio_the_manifest_uses() -> None:
     snap = snapshot_of(project, "x")
     assert set(snap.audio) == set(snap.manifest["buffers"])
     assert snap.digest == snapshot_of(project, "y").digest  # the label is not the document
+
+
+def test_the_recovery_folder_follows_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(store.DATA_DIR_ENV, str(tmp_path / "data"))
+    assert store.default_recovery_dir() == tmp_path / "data" / "recovery"
+    session = ProjectSession.new()
+    session.commit(record(edit_chain()[:1], 0))
+    session.file.close()  # a crash
+    (item,) = find_recoverable()
+    assert item.file.parent == tmp_path / "data" / "recovery"
+    discard_recoverable(item)
