@@ -6,7 +6,8 @@ Usage: ``python _store_writer.py MODE PROJECT RECOVERY_DIR``
   version v+1 (a new snapshot with new audio, keeping the last five snapshots), autosave it,
   or every fourth version save it, and print ``v`` once the call has returned.
 - ``saveas``: forever Save As version v+1 alternately to PROJECT and to PROJECT with ``-b``
-  before the suffix, printing ``<path> v`` once the call has returned.
+  before the suffix, printing ``<path> v`` once the call has returned (numbering goes on from
+  the newest version already in those files).
 
 It prints ``ready`` before the loop. The parent kills it (SIGKILL) at a random moment; every
 version printed must survive.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sa3_studio.audio.store import HistoryRecord, ProjectSession, Snapshot
+from sa3_studio.audio.store import SAVED, HistoryRecord, ProjectFile, ProjectSession, Snapshot
 
 KEEP = 5
 
@@ -67,9 +68,15 @@ def run_commits(project: Path, recovery: Path) -> None:
 
 def run_save_as(project: Path, recovery: Path) -> None:
     other = project.with_name(project.stem + "-b" + project.suffix)
+    version = 0  # go on numbering after what earlier (killed) writers saved
+    for target in (project, other):
+        if target.exists():
+            with ProjectFile.open(target) as file:
+                state = file.read(SAVED)
+                assert state is not None
+                version = max(version, int(state.history.current_snapshot.manifest["version"]))
     session = ProjectSession.new(recovery_dir=recovery)
     say("ready")
-    version = 0
     while True:
         version += 1
         target = project if version % 2 else other

@@ -100,7 +100,7 @@ def test_killing_the_writer_never_loses_a_committed_version(tmp_path: Path) -> N
         if i % 5 == 4:
             target = tmp_path / "saveas.sa3proj"
             lines = run_and_kill("saveas", target, recovery, delay)
-            for line in lines[:-1] if lines and " " not in lines[-1] else lines:
+            for line in lines:
                 path, version = line.rsplit(" ", 1)
                 save_as_seen[Path(path)] = int(version)
             for path, version in save_as_seen.items():
