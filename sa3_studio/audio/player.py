@@ -244,6 +244,14 @@ class _SoundDeviceStream:
         except Exception as exc:  # a vanished device: the stream is unusable anyway
             _log.warning("stopping the audio stream failed: %s", exc)
 
+    @property
+    def latency(self) -> float:
+        """Seconds from the callback to the loudspeaker, as PortAudio reports it."""
+        try:
+            return float(self._stream.latency)
+        except Exception:  # a closed or vanished stream
+            return 0.0
+
     def close(self) -> None:
         if self._closed:
             return
@@ -268,6 +276,7 @@ class ManualStream:
         self.active = False
         self.closed = False
         self.starts = 0
+        self.latency = 0.0  # seconds; tests may set it
 
     def start(self) -> None:
         """Let :meth:`pull` run the callback."""
@@ -945,6 +954,14 @@ class Player:
         if cue.seek is not None and cue.seek.id > seek_done:
             return cue.seek.frame
         return pos
+
+    @property
+    def output_latency_s(self) -> float:
+        """Seconds between :attr:`position` and what is heard (0 when unknown or closed).
+
+        The playhead may subtract ``output_latency_s * sample_rate`` frames while playing.
+        """
+        return float(getattr(self._stream, "latency", 0.0) or 0.0)
 
     @property
     def state(self) -> PlayerState:

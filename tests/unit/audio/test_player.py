@@ -451,6 +451,8 @@ def test_status_reports_state_position_and_source() -> None:
     player.set_take(noise(1000, 23), 0, edge_crossfade_s=0)
     player.play_in_context(0, 1000, pre_roll_s=0, post_roll_s=0)
     backend.stream.render(512)
+    backend.stream.latency = 0.05
+    assert player.output_latency_s == 0.05
     status = player.status
     assert status.state is PlayerState.PLAYING
     assert status.position == 512

@@ -64,6 +64,7 @@ if case == "whole":
     song = tone(rate, 1)
     player.load(song, rate)
     player.play()
+    facts["latency"] = player.output_latency_s
     wait(lambda: player.state is PlayerState.STOPPED)
     facts["position"] = player.position
     np.savez(out / "meant.npz", song=song)
@@ -141,6 +142,7 @@ def test_the_whole_song_is_played_exactly(tmp_path: Path, test_env_dir: Path) ->
     song = meant["song"].T.astype(np.float64)  # (frames, 2)
     assert facts["devices"], "the test ALSA configuration should provide a device"
     assert facts["position"] == len(song)
+    assert 0.0 < facts["latency"] < 2.0
     offset = find_offset(played, song)
     assert 0 < offset < 20000  # PortAudio's leading silence
     assert np.abs(played[:offset]).max() == 0.0
