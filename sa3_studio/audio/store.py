@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.history import DEFAULT_MEMORY_LIMIT, History
 from sa3_studio.document.project import Project
 from sa3_studio.document.serialize import project_from_manifest, project_to_manifest
 from sa3_studio.errors import ProjectFileError
@@ -238,6 +239,26 @@ class StoredState:
     def project(self) -> Project:
         """The current snapshot as a project (see :meth:`projects`)."""
         return _project_of(self.history.current_snapshot, {})
+
+    def to_history(
+        self, *, memory_limit: int = DEFAULT_MEMORY_LIMIT, max_steps: int | None = None
+    ) -> History:
+        """Rebuild the document's undo history: undo and redo work as before the project closed.
+
+        Args:
+            memory_limit: see :class:`~sa3_studio.document.history.History`.
+            max_steps: see :class:`~sa3_studio.document.history.History`.
+
+        Raises:
+            ProjectFileError: a manifest is from a newer version or damaged.
+        """
+        return History.restore(
+            self.projects(),
+            self.history.current,
+            self.history.saved,
+            memory_limit=memory_limit,
+            max_steps=max_steps,
+        )
 
 
 @dataclass(frozen=True)

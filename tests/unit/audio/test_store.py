@@ -29,6 +29,7 @@ from sa3_studio.audio.store import (
 )
 from sa3_studio.document import (
     AudioData,
+    History,
     Project,
     accept_take,
     add_region,
@@ -630,3 +631,38 @@ def test_the_recovery_folder_follows_the_data_folder(
     (item,) = find_recoverable()
     assert item.file.parent == tmp_path / "data" / "recovery"
     discard_recoverable(item)
+
+
+def test_the_document_history_round_trips_with_undo_redo_and_the_saved_point(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    history = History(entries[0][1])
+    for label, project in entries[1:]:
+        history.push(project, label)
+    history.undo()  # the user stepped back once: "Accept take 1" is redoable
+    path = tmp_path / "h.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.commit(history)
+    session.save_as(path, history)
+    history.mark_saved()
+    history.push(apply_gain(history.project, 0, 100, 1.0), "Gain 0:00–0:00")  # after the save
+    session.commit(history)
+    crash(session)
+
+    (item,) = find_recoverable(recovery)
+    reopened = ProjectSession.resume(item, recovery_dir=recovery)
+    saved, newer = reopened.load(), reopened.recovered()
+    assert saved is not None
+    assert newer is not None
+    restored_saved = saved.to_history()
+    assert restored_saved.project == entries[3][1]
+    assert restored_saved.redo_label == "Redo Accept take 1"
+    assert not restored_saved.is_dirty
+    restored = newer.to_history()
+    assert restored.project == history.project
+    assert restored.labels() == history.labels()
+    assert restored.is_dirty
+    assert restored.undo() == entries[3][1]
+    assert not restored.is_dirty  # back at the saved point
+    reopened.close(discard_unsaved=True)
