@@ -1,0 +1,869 @@
+"""From the project, its regions and the Generate panel's settings to engine requests, and back.
+
+Three steps, none of them touching Qt:
+
+1. :func:`plan_generation` (GUI thread, fast): picks the regions, composes the prompts (prefix,
+   tempo and key), groups regions that share a prompt into one pass, and runs the editor's
+   context-window planner (:func:`sa3_studio.document.context.plan_windows`) so that long songs,
+   or songs longer than the chosen context, send only a window around the regions. The result
+   is a :class:`GenerationPlan` that says which window is sent.
+2. :class:`GenerationTask` (model thread): cuts each window out of the track, converts it to the
+   model's rate, encodes it once, generates one take per seed reusing those latents, converts
+   back and cuts each region's audio out of the result. It also scores the seams and measures
+   the loudness match a take would need, so that the panel can show both at once.
+3. :func:`takes_from_outcome` (GUI thread): turns the generated audio into document
+   :class:`~sa3_studio.document.take.Take` objects, ready for ``DocumentController.add_take``.
+
+Modes: regenerate the selected regions, extend the song before its start or after its end
+(continuation into new silence), vary regions (audio-to-audio with a strength) and new audio
+from a prompt (on a new track, or inserted at the cursor). Extend and new-at-cursor first make
+room with an undoable edit (:func:`prepare_extend`, :func:`prepare_new`) and then regenerate
+the new region with the song around it as context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from sa3_studio.app.engine_worker import PipelineLike
+from sa3_studio.audio.loudness import match_gain
+from sa3_studio.audio.resample import resample
+from sa3_studio.audio.seam import seam_scores
+from sa3_studio.document.arrange import add_track
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import CHANNELS, SAMPLE_RATE
+from sa3_studio.document.context import Window, WindowRegion, context_frames_for, plan_windows
+from sa3_studio.document.crossfade import splice
+from sa3_studio.document.edits import insert_silence
+from sa3_studio.document.ids import new_id
+from sa3_studio.document.project import Project
+from sa3_studio.document.region import Region
+from sa3_studio.document.region_edits import add_region, next_take_number
+from sa3_studio.document.take import GenerationSettings, SettingValue, Take
+from sa3_studio.document.timefmt import format_range, format_time_compact
+from sa3_studio.engine.api import (
+    CancelToken,
+    GenerationRequest,
+    GenerationResult,
+    ModelInfo,
+    StepCallback,
+)
+from sa3_studio.errors import EditError, GenerationError
+
+log = logging.getLogger(__name__)
+
+SEED_LIMIT = 2**31
+"""Seeds are drawn from ``[0, SEED_LIMIT)`` and shown as plain numbers."""
+
+PROMPT_PREFIXES: Mapping[str, str] = {
+    "Music": "TrackType: Music, VocalType: Instrumental, ",
+    "Instrument": "TrackType: Instrument, ",
+    "SFX": "TrackType: SFX, ",
+    "None": "",
+}
+"""The tag prefixes of the official prompting guide, by the name the panel shows."""
+
+KEYS: tuple[str, ...] = tuple(
+    f"{note} {quality}"
+    for quality in ("major", "minor")
+    for note in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+)
+"""Musical keys the panel offers (appended to the prompt when chosen)."""
+
+SEAM_CONTEXT_S = 1.0
+"""Song audio on each side of a region used to score its seams."""
+
+LOUDNESS_CONTEXT_S = 3.0
+"""Song audio on each side of a region the loudness match compares the take with."""
+
+DEFAULT_CROSSFADE_S = 0.025
+
+
+class Mode(enum.StrEnum):
+    """What the Generate panel does."""
+
+    REGENERATE = "regenerate"
+    EXTEND = "extend"
+    VARY = "vary"
+    NEW = "new"
+
+
+def random_seed(rng: random.Random | None = None) -> int:
+    """A fresh seed in ``[0, 2**31)`` (never -1: seeds are always shown as numbers)."""
+    return (rng or random.SystemRandom()).randrange(SEED_LIMIT)
+
+
+def default_prefix(model_name: str) -> str:
+    """The prefix name the official guide recommends for a model ("SFX" or "Music")."""
+    return "SFX" if "sfx" in model_name.lower() else "Music"
+
+
+def compose_prompt(prefix: str, text: str, *, tempo_bpm: float | None = None, key: str = "") -> str:
+    """The prompt sent to the model: prefix, the user's text, then tempo and key.
+
+    Args:
+        prefix: the tag prefix itself (e.g. ``"TrackType: SFX, "``) or "" for none.
+        text: what the user typed.
+        tempo_bpm: appended as ``"120 BPM"`` when set.
+        key: appended as ``"A minor"`` when set.
+
+    Returns:
+        e.g. ``"TrackType: Music, VocalType: Instrumental, warm pads, 120 BPM, A minor"``.
+    """
+    body = " ".join(text.split())
+    if prefix and body.lower().startswith(prefix.strip().rstrip(",").lower()):
+        prefix = ""  # the user typed the prefix already
+    extras: list[str] = []
+    if tempo_bpm is not None and tempo_bpm > 0:
+        extras.append(f"{tempo_bpm:g} BPM")
+    if key:
+        extras.append(key)
+    tail = ", ".join(p for p in (body.rstrip(", "), *extras) if p)
+    return f"{prefix}{tail}".strip()
+
+
+def strip_prefix(prompt: str) -> tuple[str, str]:
+    """Split a composed prompt into (prefix name, rest); ("None", prompt) without a prefix."""
+    for name, prefix in PROMPT_PREFIXES.items():
+        if prefix and prompt.startswith(prefix):
+            return name, prompt[len(prefix) :]
+    return "None", prompt
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model a generation is planned for.
+
+    Attributes:
+        name: its name ("small-music").
+        path: its folder.
+        sample_rate: its audio rate.
+        max_seconds: the longest audio one pass can make (the largest context).
+        is_base: a -base model (CFG scale and negative prompt apply).
+    """
+
+    name: str
+    path: str
+    sample_rate: int = SAMPLE_RATE
+    max_seconds: float = 120.0
+    is_base: bool = False
+
+    @classmethod
+    def from_info(cls, info: ModelInfo) -> ModelChoice:
+        """From a model found on disk."""
+        return cls(info.name, info.path, info.sample_rate, info.max_seconds, info.is_base)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateOptions:
+    """Everything the Generate panel sets.
+
+    Attributes:
+        mode: what to do.
+        prompt: the user's text (without the prefix).
+        prefix: name of the tag prefix in :data:`PROMPT_PREFIXES`.
+        negative_prompt: what should not be heard (-base models only).
+        use_region_prompts: a region with its own prompt uses it instead of ``prompt``.
+        steps: sampler steps (``None`` = the model's default).
+        cfg_scale: guidance scale (-base models only; ``None`` = the model's default).
+        seed: the first take's seed; take ``i`` uses ``seed + i``.
+        takes: how many takes to make per region.
+        context_s: the longest window sent to the model (``None`` = as long as it allows).
+        tempo_bpm: appended to the prompt when set.
+        key: appended to the prompt when set.
+        extend_side: "before" the start or "after" the end (Extend).
+        extend_s: seconds to add (Extend).
+        vary_strength: 0..1, how far a variation may move from the original (Vary).
+        new_place: "track" (a new track) or "cursor" (inserted at the cursor) (New).
+        new_s: seconds of new audio (New).
+        crossfade_s: crossfade an accepted take will get (used to score the seams).
+    """
+
+    mode: Mode = Mode.REGENERATE
+    prompt: str = ""
+    prefix: str = "Music"
+    negative_prompt: str = ""
+    use_region_prompts: bool = True
+    steps: int | None = None
+    cfg_scale: float | None = None
+    seed: int = 0
+    takes: int = 2
+    context_s: float | None = None
+    tempo_bpm: float | None = None
+    key: str = ""
+    extend_side: str = "after"
+    extend_s: float = 10.0
+    vary_strength: float = 0.6
+    new_place: str = "track"
+    new_s: float = 10.0
+    crossfade_s: float = DEFAULT_CROSSFADE_S
+
+    @property
+    def prefix_text(self) -> str:
+        """The prefix itself."""
+        return PROMPT_PREFIXES.get(self.prefix, "")
+
+    def compose(self, text: str | None = None) -> str:
+        """The full prompt for ``text`` (default: the panel's prompt)."""
+        return compose_prompt(
+            self.prefix_text,
+            self.prompt if text is None else text,
+            tempo_bpm=self.tempo_bpm,
+            key=self.key,
+        )
+
+    def seeds(self) -> tuple[int, ...]:
+        """One seed per take."""
+        return tuple((int(self.seed) + i) % SEED_LIMIT for i in range(max(1, self.takes)))
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPass:
+    """One window sent to the model, with the regions it regenerates.
+
+    Attributes:
+        track_id: the track the window is cut from.
+        window: where in the song (project frames) and where its regions lie in it.
+        prompt: the full prompt.
+        negative_prompt: "" for none.
+        text_only: generate without context (a new, empty track).
+        text: the user's own words in ``prompt`` (region prompt or panel prompt).
+    """
+
+    track_id: str
+    window: Window
+    prompt: str
+    negative_prompt: str = ""
+    text_only: bool = False
+    text: str = ""
+
+    @property
+    def region_ids(self) -> tuple[str, ...]:
+        """The regions this pass makes takes for."""
+        return tuple(r.region_id for r in self.window.regions)
+
+    def describe(self) -> str:
+        """``Window 1:02–3:02 (2:00) for 2 regions``."""
+        w = self.window
+        count = len(w.regions)
+        what = "1 region" if count == 1 else f"{count} regions"
+        if self.text_only:
+            return f"New audio {format_range(w.start, w.end)} from the prompt alone"
+        return f"Window {format_range(w.start, w.end)} ({format_time_compact(w.length)}) for {what}"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationPlan:
+    """What one press of Generate will do.
+
+    Attributes:
+        mode: the panel's mode.
+        model: the model it is planned for.
+        passes: the windows to send, in song order.
+        seeds: one per take.
+        steps: sampler steps (``None`` = the model's default).
+        cfg_scale: guidance scale (``None`` = default; always ``None`` for post-trained models).
+        init_strength: Vary's init noise level (``None`` outside Vary).
+        options: the panel settings it came from.
+        parent_take_id: the take a re-roll derives from.
+        label: what the queue shows.
+    """
+
+    mode: Mode
+    model: ModelChoice
+    passes: tuple[PlannedPass, ...]
+    seeds: tuple[int, ...]
+    steps: int | None = None
+    cfg_scale: float | None = None
+    init_strength: float | None = None
+    options: GenerateOptions = field(default_factory=GenerateOptions)
+    parent_take_id: str | None = None
+    label: str = ""
+
+    @property
+    def region_ids(self) -> tuple[str, ...]:
+        """Every region the plan makes takes for."""
+        return tuple(rid for p in self.passes for rid in p.region_ids)
+
+    @property
+    def uses_context_window(self) -> bool:
+        """True when at least one pass sends only part of the song."""
+        return any(not p.text_only for p in self.passes)
+
+    def describe(self) -> list[str]:
+        """One line per pass, for the panel ("which window is sent")."""
+        return [p.describe() for p in self.passes]
+
+
+# -- planning (GUI thread) -----------------------------------------------------------------------
+
+
+def _context_s(options: GenerateOptions, model: ModelChoice) -> float:
+    longest = model.max_seconds if model.max_seconds > 0 else 120.0
+    if options.context_s is None:
+        return longest
+    if not math.isfinite(options.context_s) or options.context_s <= 0:
+        raise GenerationError("The context length must be a positive number of seconds.")
+    return min(options.context_s, longest)
+
+
+def _check_options(options: GenerateOptions) -> None:
+    if options.takes < 1:
+        raise GenerationError("The number of takes must be at least 1.")
+    if options.steps is not None and options.steps < 1:
+        raise GenerationError("The number of steps must be at least 1.")
+    if not 0 <= options.seed < SEED_LIMIT:
+        raise GenerationError(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
+    if options.mode is Mode.VARY and not 0.0 < options.vary_strength <= 1.0:
+        raise GenerationError("The variation strength must be more than 0 and at most 1.")
+
+
+def _region_prompt(region: Region, options: GenerateOptions) -> tuple[str, str, str]:
+    """(full prompt, negative prompt, the user's words) for one region."""
+    own = options.use_region_prompts and bool(region.prompt.strip())
+    text = region.prompt if own else options.prompt
+    negative = options.negative_prompt
+    if options.use_region_prompts and region.negative_prompt.strip():
+        negative = region.negative_prompt
+    return options.compose(text), negative.strip(), " ".join(text.split())
+
+
+def plan_generation(
+    project: Project,
+    region_ids: Sequence[str],
+    options: GenerateOptions,
+    model: ModelChoice,
+    *,
+    text_only: bool = False,
+    parent_take_id: str | None = None,
+) -> GenerationPlan:
+    """Plan the passes that regenerate ``region_ids`` with ``options``.
+
+    Regions on one track that share a prompt go together (one pass when they fit in one
+    window); regions with different prompts get a pass each. Windows come from the context
+    planner, at most ``options.context_s`` (or the model's maximum) long.
+
+    Args:
+        project: the current snapshot.
+        region_ids: the regions to make takes for.
+        options: the panel's settings.
+        model: the model it will run on.
+        text_only: generate from the prompt alone, without the song around (a new track).
+        parent_take_id: the take a re-roll derives from.
+
+    Raises:
+        EditError: no region, a missing region, or a region too long for the context.
+        GenerationError: settings out of range, or empty prompt text with nothing to go by.
+    """
+    _check_options(options)
+    if not region_ids:
+        raise EditError(
+            "There is no region to generate; select a part of the waveform (or a region) first."
+        )
+    regions = [project.region(rid) for rid in dict.fromkeys(region_ids)]
+    context_frames = context_frames_for(_context_s(options, model))
+    groups: dict[tuple[str, str, str, str], list[Region]] = {}
+    for r in regions:
+        prompt, negative, text = _region_prompt(r, options)
+        if text_only and not prompt:
+            raise GenerationError("New audio needs a prompt; describe what should be heard.")
+        groups.setdefault((r.track_id, prompt, negative, text), []).append(r)
+    passes: list[PlannedPass] = []
+    for (track_id, prompt, negative, text), members in groups.items():
+        if text_only:
+            for r in members:
+                window = Window(r.start, r.end, (WindowRegion(r.id, 0, r.length),))
+                passes.append(
+                    PlannedPass(track_id, window, prompt, negative, text_only=True, text=text)
+                )
+            continue
+        song = max(project.track(track_id).end, project.frames)
+        for window in plan_windows(song, members, context_frames):
+            passes.append(PlannedPass(track_id, window, prompt, negative, text=text))
+    passes.sort(key=lambda p: (p.window.start, p.track_id))
+    seeds = options.seeds()
+    n_regions = len(regions)
+    what = "1 region" if n_regions == 1 else f"{n_regions} regions"
+    takes = "1 take" if len(seeds) == 1 else f"{len(seeds)} takes"
+    verb = {
+        Mode.REGENERATE: "Regenerate",
+        Mode.EXTEND: "Extend",
+        Mode.VARY: "Vary",
+        Mode.NEW: "New audio",
+    }[options.mode]
+    if parent_take_id is not None:
+        verb = "Re-roll"
+    return GenerationPlan(
+        mode=options.mode,
+        model=model,
+        passes=tuple(passes),
+        seeds=seeds,
+        steps=options.steps,
+        cfg_scale=options.cfg_scale if model.is_base else None,
+        init_strength=options.vary_strength if options.mode is Mode.VARY else None,
+        options=options,
+        parent_take_id=parent_take_id,
+        label=f"{verb} {what} · {takes}",
+    )
+
+
+def prepare_extend(
+    project: Project, track_id: str, side: str, seconds: float, prompt: str = ""
+) -> tuple[Project, str]:
+    """Make room to extend the song and add a region over the new span (an undoable edit).
+
+    "after" appends silence at the end of the song; "before" inserts it at 0:00 on every track
+    (so the tracks stay in time). The region then gets regenerated with the song as context:
+    a continuation.
+
+    Returns:
+        ``(new project, the new region's id)``.
+
+    Raises:
+        EditError: bad length or side, or an empty song.
+    """
+    frames = round(seconds * SAMPLE_RATE) if math.isfinite(seconds) else 0
+    if frames < 1:
+        raise EditError("Choose how many seconds to add (more than zero).")
+    if project.frames == 0:
+        raise EditError("The song is empty, so there is nothing to extend; open audio first.")
+    if side == "after":
+        at = project.frames
+        project = insert_silence(project, at, frames)
+    elif side == "before":
+        at = 0
+        project = insert_silence(project, 0, frames)
+    else:
+        raise EditError("Extend the song 'before' its start or 'after' its end.")
+    return add_region(project, track_id, at, at + frames, name="Extension", prompt=prompt)
+
+
+def prepare_new(
+    project: Project, place: str, at: int, seconds: float, prompt: str = ""
+) -> tuple[Project, str, bool]:
+    """Make room for new audio from a prompt and add a region over it (an undoable edit).
+
+    "track" adds an empty track with a region at ``at`` (generated from the prompt alone);
+    "cursor" inserts silence at ``at`` on every track and adds a region there on the first
+    track (generated with the song around it as context).
+
+    Returns:
+        ``(new project, the new region's id, text_only)``.
+    """
+    frames = round(seconds * SAMPLE_RATE) if math.isfinite(seconds) else 0
+    if frames < 1:
+        raise EditError("Choose how many seconds of new audio to make (more than zero).")
+    at = max(0, int(at))
+    if place == "track":
+        project, track_id = add_track(project, "Generated")
+        project, rid = add_region(project, track_id, at, at + frames, name="New", prompt=prompt)
+        return project, rid, True
+    if place == "cursor":
+        if not project.tracks:
+            raise EditError("The project has no tracks; open an audio file first.")
+        at = min(at, project.frames)
+        project = insert_silence(project, at, frames)
+        track_id = project.tracks[0].id
+        project, rid = add_region(project, track_id, at, at + frames, name="New", prompt=prompt)
+        return project, rid, False
+    raise EditError("Place new audio on a 'track' or at the 'cursor'.")
+
+
+# -- running (model thread) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedTake:
+    """The audio of one take for one region, with everything needed to keep it.
+
+    Attributes:
+        region_id: the region.
+        audio: ``(2, region frames)`` at the project rate.
+        prompt: the full prompt sent.
+        negative_prompt: "" for none.
+        seed: the seed used.
+        settings: the settings used (seam scores and loudness match in ``extra``).
+        elapsed_s: seconds this take cost (its share of encoding included).
+        parent_take_id: the take it was re-rolled from.
+    """
+
+    region_id: str
+    audio: AudioData
+    prompt: str
+    negative_prompt: str
+    seed: int
+    settings: GenerationSettings
+    elapsed_s: float
+    parent_take_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOutcome:
+    """What a :class:`GenerationTask` returns.
+
+    Attributes:
+        plan: the plan it ran.
+        takes: every take made, pass by pass, take by take.
+        model_name: the model that made them.
+        weights_hash: its weights.
+        elapsed_s: seconds the whole job took on the model thread.
+    """
+
+    plan: GenerationPlan
+    takes: tuple[GeneratedTake, ...]
+    model_name: str
+    weights_hash: str
+    elapsed_s: float
+
+
+def _fit(audio: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
+    """``(C, n)`` cut or zero-padded to ``(2, frames)``."""
+    out = np.zeros((CHANNELS, frames), dtype=np.float32)  # (2, T)
+    src = audio if audio.shape[0] >= CHANNELS else np.repeat(audio[:1], CHANNELS, axis=0)
+    n = min(frames, src.shape[-1])
+    out[:, :n] = src[:CHANNELS, :n]
+    return out
+
+
+def _to_model_rate(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
+    if rate == SAMPLE_RATE:
+        return np.ascontiguousarray(audio, dtype=np.float32)
+    return resample(audio, SAMPLE_RATE, rate)
+
+
+def _to_project_rate(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
+    if rate == SAMPLE_RATE:
+        return np.ascontiguousarray(audio, dtype=np.float32)
+    return resample(audio, rate, SAMPLE_RATE)
+
+
+def _score(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 3)
+
+
+def seam_and_loudness(
+    project: Project,
+    track_id: str,
+    start: int,
+    take: npt.NDArray[np.float32],
+    crossfade_s: float = DEFAULT_CROSSFADE_S,
+) -> dict[str, SettingValue]:
+    """Seam scores of a take spliced into its track, and the gain that matches its loudness.
+
+    Returns:
+        ``seam_in`` / ``seam_out`` (``None`` at the song's edges), ``seam_bad`` and
+        ``loudness_gain_db`` with ``loudness_note`` (the sentence saying why).
+    """
+    track = project.track(track_id)
+    end = start + take.shape[-1]
+    song_end = max(track.end, project.frames)
+    seam_ctx = round(SEAM_CONTEXT_S * SAMPLE_RATE)
+    before = track.read(max(0, start - seam_ctx), start)
+    after = track.read(end, min(song_end, end + seam_ctx)) if end < song_end else before[:, :0]
+    original = track.read(start, end)
+    spliced_body = splice(original, take, round(crossfade_s * SAMPLE_RATE))
+    joined = np.concatenate((before, spliced_body, after), axis=1)  # (2, T)
+    boundaries: list[int] = []
+    if before.shape[1] > 0:
+        boundaries.append(before.shape[1])
+    if after.shape[1] > 0:
+        boundaries.append(before.shape[1] + take.shape[-1])
+    scores = seam_scores(joined, boundaries, SAMPLE_RATE) if boundaries else []
+    by_frame = {s.frame: s for s in scores}
+    seam_in = by_frame.get(before.shape[1]) if before.shape[1] > 0 else None
+    seam_out = by_frame.get(before.shape[1] + take.shape[-1]) if after.shape[1] > 0 else None
+    out: dict[str, SettingValue] = {
+        "seam_in": _score(seam_in.score) if seam_in else None,
+        "seam_out": _score(seam_out.score) if seam_out else None,
+        "seam_bad": any(s.bad for s in scores),
+    }
+    loud_ctx = round(LOUDNESS_CONTEXT_S * SAMPLE_RATE)
+    ref_before = track.read(max(0, start - loud_ctx), start)
+    ref_after = track.read(end, min(song_end, end + loud_ctx)) if end < song_end else None
+    refs = [a for a in (ref_before, ref_after) if a is not None and a.shape[1] > 0]
+    if refs:
+        match = match_gain(take, refs, sample_rate=SAMPLE_RATE)
+        out["loudness_gain_db"] = round(float(match.gain_db), 2)
+        out["loudness_note"] = match.reason
+    else:
+        out["loudness_gain_db"] = 0.0
+        out["loudness_note"] = "There is no song audio around the take to match its loudness to."
+    return out
+
+
+def seam_score_of(take: Take) -> float | None:
+    """The worse of a take's two seam scores, or ``None`` when it has none."""
+    extra = dict(take.settings.extra)
+    values = [extra.get("seam_in"), extra.get("seam_out")]
+    scores = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return max(scores) if scores else None
+
+
+def seam_is_bad(take: Take) -> bool:
+    """True when the take's splice scored as an audible seam."""
+    return bool(dict(take.settings.extra).get("seam_bad", False))
+
+
+class GenerationTask:
+    """Runs a :class:`GenerationPlan` on the model thread.
+
+    Args:
+        plan: what to make.
+        project: the snapshot the plan was made against (immutable, safe to read here).
+        clock: seconds, for the timings (tests may pass a fake).
+    """
+
+    def __init__(
+        self,
+        plan: GenerationPlan,
+        project: Project,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.plan = plan
+        self.project = project
+        self._clock = clock
+
+    def run(
+        self, pipeline: PipelineLike, on_step: StepCallback, cancel: CancelToken
+    ) -> GenerationOutcome:
+        """Make every take of the plan (called on the model thread).
+
+        Raises:
+            Cancelled: the user cancelled (checked before each step and between passes).
+            GenerationError: the engine refused a request.
+        """
+        t_start = self._clock()
+        plan = self.plan
+        rate = int(pipeline.sample_rate)
+        steps = plan.steps if plan.steps is not None else int(pipeline.default_steps)
+        total = steps * len(plan.seeds) * len(plan.passes)
+        done_before = 0
+        made: list[GeneratedTake] = []
+        model_name = plan.model.name
+        weights_hash = str(getattr(pipeline, "weights_hash", ""))
+        for pass_ in plan.passes:
+            cancel.raise_if_cancelled()
+            made.extend(
+                self._run_pass(pipeline, pass_, rate, steps, on_step, cancel, done_before, total)
+            )
+            done_before += steps * len(plan.seeds)
+        return GenerationOutcome(
+            plan=plan,
+            takes=tuple(made),
+            model_name=model_name,
+            weights_hash=weights_hash,
+            elapsed_s=self._clock() - t_start,
+        )
+
+    def _run_pass(
+        self,
+        pipeline: PipelineLike,
+        pass_: PlannedPass,
+        rate: int,
+        steps: int,
+        on_step: StepCallback,
+        cancel: CancelToken,
+        done_before: int,
+        total: int,
+    ) -> list[GeneratedTake]:
+        plan = self.plan
+        window = pass_.window
+        duration = window.duration_s
+        track = self.project.track(pass_.track_id)
+        t0 = self._clock()
+        source_m: npt.NDArray[np.float32] | None = None
+        latents: object = None
+        regions_s = window.inpaint_regions_s()
+        decode_range: tuple[float, float] | None = None
+        if not pass_.text_only:
+            source = track.read(window.start, window.end)  # (2, W) project rate
+            source_m = _to_model_rate(source, rate)
+            latents = pipeline.encode(source_m, duration=duration)
+            decode_range = (regions_s[0][0], regions_s[-1][1])
+        encode_s = self._clock() - t0
+        results: list[tuple[int, GenerationResult, float]] = []
+        for i, seed in enumerate(plan.seeds):
+            cancel.raise_if_cancelled()
+            base = done_before + i * steps
+
+            def step(done: int, _total: int, base: int = base) -> None:
+                on_step(base + done, total)
+
+            request = GenerationRequest(
+                prompt=pass_.prompt,
+                negative_prompt=pass_.negative_prompt or None,
+                duration=duration,
+                steps=steps,
+                cfg_scale=plan.cfg_scale,
+                seed=seed,
+                inpaint_regions=() if pass_.text_only else regions_s,
+                source_latents=latents,
+                init_audio=source_m if plan.init_strength is not None else None,
+                init_noise_level=plan.init_strength if plan.init_strength is not None else 1.0,
+                decode_range=decode_range,
+            )
+            t1 = self._clock()
+            result = pipeline.generate(request, on_step=step, cancel=cancel)
+            results.append((seed, result, self._clock() - t1))
+        out: list[GeneratedTake] = []
+        share = encode_s / max(len(results), 1)
+        for seed, result, gen_s in results:
+            cancel.raise_if_cancelled()
+            audio = np.asarray(result.audio, dtype=np.float32)
+            if audio.ndim == 2:
+                audio = audio[None]
+            generated = _to_project_rate(audio[0], rate)  # (C, n) project rate
+            offset = round(result.start_frame * SAMPLE_RATE / rate)
+            for wr in window.regions:
+                lo = wr.start - offset
+                piece = generated[:, max(lo, 0) : max(lo, 0) + wr.length]
+                if lo < 0:  # the decoded span started inside the region (never by design)
+                    piece = np.concatenate(
+                        (np.zeros((piece.shape[0], -lo), np.float32), piece), axis=1
+                    )
+                take_audio = _fit(piece, wr.length)
+                start = window.start + wr.start
+                extra: dict[str, SettingValue] = {
+                    "mode": plan.mode.value,
+                    "prefix": plan.options.prefix,
+                    "user_prompt": pass_.text,
+                    "window_start": window.start,
+                    "window_end": window.end,
+                    "model_rate": rate,
+                }
+                if plan.options.tempo_bpm:
+                    extra["tempo_bpm"] = float(plan.options.tempo_bpm)
+                if plan.options.key:
+                    extra["key"] = plan.options.key
+                if pass_.text_only:
+                    extra["text_only"] = True
+                else:
+                    extra.update(
+                        seam_and_loudness(
+                            self.project,
+                            pass_.track_id,
+                            start,
+                            take_audio,
+                            plan.options.crossfade_s,
+                        )
+                    )
+                settings = GenerationSettings(
+                    steps=steps,
+                    cfg_scale=plan.cfg_scale,
+                    seed=seed,
+                    init_noise_level=plan.init_strength if plan.init_strength else 1.0,
+                    context_s=round(window.duration_s, 3),
+                    extra=GenerationSettings.extra_from(
+                        {k: v for k, v in extra.items() if v is not None}
+                    ),
+                )
+                out.append(
+                    GeneratedTake(
+                        region_id=wr.region_id,
+                        audio=AudioData.from_array(take_audio, copy=False),
+                        prompt=pass_.prompt,
+                        negative_prompt=pass_.negative_prompt,
+                        seed=seed,
+                        settings=settings,
+                        elapsed_s=(gen_s + share) / max(len(window.regions), 1),
+                        parent_take_id=plan.parent_take_id,
+                    )
+                )
+        return out
+
+
+# -- back to the document (GUI thread) ----------------------------------------------------------
+
+
+def takes_from_outcome(
+    project: Project, outcome: GenerationOutcome, *, now: Callable[[], float] = time.time
+) -> list[Take]:
+    """Document takes for the generated audio, numbered after each region's existing takes.
+
+    A region that has gone from the current snapshot (deleted, or undone) still gets its takes:
+    they are kept as orphans so that redo (or undo) brings them back with it.
+    """
+    taken = set(project.ids())
+    numbers: dict[str, int] = {}
+    out: list[Take] = []
+    created = now()
+    for g in outcome.takes:
+        number = numbers.get(g.region_id) or next_take_number(project, g.region_id)
+        numbers[g.region_id] = number + 1
+        take_id = new_id("take", taken)
+        taken.add(take_id)
+        out.append(
+            Take(
+                id=take_id,
+                region_id=g.region_id,
+                number=number,
+                audio=g.audio,
+                prompt=g.prompt,
+                negative_prompt=g.negative_prompt,
+                seed=g.seed,
+                model_name=outcome.model_name,
+                weights_hash=outcome.weights_hash,
+                settings=g.settings,
+                created_at=created,
+                elapsed_s=max(0.0, float(g.elapsed_s)),
+                parent_take_id=g.parent_take_id,
+            )
+        )
+    return out
+
+
+def options_from_take(take: Take, base: GenerateOptions) -> GenerateOptions:
+    """The panel settings that made ``take`` (for "copy settings to the panel")."""
+    extra = dict(take.settings.extra)
+    prefix, rest = strip_prefix(take.prompt)
+    user = extra.get("user_prompt")
+    tempo = extra.get("tempo_bpm")
+    key = extra.get("key")
+    mode = extra.get("mode")
+    text = user if isinstance(user, str) and user else rest
+    if not isinstance(tempo, int | float) or isinstance(tempo, bool):
+        tempo = None
+    if not isinstance(key, str):
+        key = ""
+    if isinstance(user, str) and user:
+        prefix = str(extra.get("prefix", prefix))
+    else:
+        # Without the user's own text on record, strip the appended tempo and key back off.
+        for tail in (key, f"{tempo:g} BPM" if tempo else ""):
+            if tail and text.endswith(tail):
+                text = text[: -len(tail)].rstrip(", ")
+    try:
+        chosen = Mode(mode) if isinstance(mode, str) else base.mode
+    except ValueError:
+        chosen = base.mode
+    if chosen in (Mode.EXTEND, Mode.NEW):
+        chosen = Mode.REGENERATE  # the room was made already; more takes regenerate it
+    return dataclasses.replace(
+        base,
+        mode=chosen,
+        prompt=text,
+        prefix=prefix if prefix in PROMPT_PREFIXES else base.prefix,
+        negative_prompt=take.negative_prompt,
+        steps=take.settings.steps,
+        cfg_scale=take.settings.cfg_scale,
+        seed=int(take.seed) % SEED_LIMIT,
+        context_s=take.settings.context_s,
+        tempo_bpm=float(tempo) if tempo else None,
+        key=key,
+        vary_strength=(
+            take.settings.init_noise_level
+            if take.settings.init_noise_level < 1.0
+            else base.vary_strength
+        ),
+    )
