@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
 
 
 def _have_display() -> bool:
@@ -17,6 +20,33 @@ def _have_display() -> bool:
     )
 
 
+def build_window(paths: Sequence[str] = ()) -> object:
+    """Build the services and the main window (a QApplication must exist).
+
+    Args:
+        paths: files to open once the window shows (the first one is opened).
+
+    Returns:
+        The :class:`~sa3_studio.ui.main_window.MainWindow`.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from sa3_studio.app.services import build_services
+    from sa3_studio.ui.main_window import MainWindow
+    from sa3_studio.ui.theme import apply_theme, theme_named
+
+    app = QApplication.instance()
+    services = build_services(parent=app)
+    if isinstance(app, QApplication):
+        apply_theme(app, theme_named(services.settings.preferences().theme))
+    window = MainWindow(services)
+    if paths:
+        first = paths[0]
+        QTimer.singleShot(0, lambda: window.open_path(first))
+    return window
+
+
 def run_gui(paths: Sequence[str] = ()) -> int:
     """Open the editor window; returns the exit code of the Qt event loop."""
     if not _have_display():
@@ -26,18 +56,24 @@ def run_gui(paths: Sequence[str] = ()) -> int:
             file=sys.stderr,
         )
         return 2
-    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from sa3_studio.ui.theme import RESOURCES
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("SA3 Studio")
     app.setOrganizationName("SA3 Studio")
-    window = QMainWindow()
-    window.setWindowTitle("SA3 Studio")
-    window.resize(1200, 720)
-    window.show()
+    app.setApplicationDisplayName("SA3 Studio")
+    app_icon = RESOURCES / "icons" / "sa3-studio.svg"
+    if app_icon.is_file():
+        app.setWindowIcon(QIcon(str(app_icon)))
+    window = build_window(paths)
+    window.show()  # type: ignore[attr-defined]
     if os.environ.get("SA3_STUDIO_EXIT_AFTER_START"):
         from PySide6.QtCore import QTimer
 
+        QTimer.singleShot(0, window.close)  # type: ignore[attr-defined]
         QTimer.singleShot(0, app.quit)
     return int(app.exec())
 

@@ -32,7 +32,7 @@ class Preferences:
         output_device: name of the audio output device ("" = the system default).
         crossfade_ms: length of the crossfade at the seams of an accepted take.
         theme: "dark" or "light".
-        autosave_seconds: seconds between autosaves of a modified project (0 = off).
+        autosave_seconds: seconds after an edit before it is autosaved (0 = off).
     """
 
     models_folder: str = ""
@@ -41,7 +41,7 @@ class Preferences:
     output_device: str = ""
     crossfade_ms: float = 25.0
     theme: str = "dark"
-    autosave_seconds: int = 60
+    autosave_seconds: int = 3
 
 
 def _to_bool(value: object, default: bool) -> bool:
@@ -119,7 +119,8 @@ class AppSettings(QObject):
             crossfade_ms=min(max(crossfade, 0.0), 1000.0),
             theme=theme if theme in THEMES else d.theme,
             autosave_seconds=max(
-                0, _to_int(s.value("prefs/autosave_seconds", d.autosave_seconds), 60)
+                0,
+                _to_int(s.value("prefs/autosave_seconds", d.autosave_seconds), d.autosave_seconds),
             ),
         )
 

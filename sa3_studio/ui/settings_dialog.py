@@ -131,7 +131,7 @@ class SettingsDialog(QDialog):
         self.autosave.setSuffix(" s")
         self.autosave.setSpecialValueText("Off")
         self.autosave.setValue(prefs.autosave_seconds)
-        gform.addRow("Autosave every:", self.autosave)
+        gform.addRow("Autosave after an edit:", self.autosave)
         tabs.addTab(general, "General")
 
         buttons = QDialogButtonBox(

@@ -28,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsSceneWheelEvent, QVBoxLayout, QWidget
 
 from sa3_studio.app.session import FrameRange, Session
+from sa3_studio.app.spectrogram import Spectrogram
 from sa3_studio.document.region import Region
 from sa3_studio.ui.overview import OverviewStrip
 from sa3_studio.ui.ruler import Tempo, TimeAxis
@@ -83,21 +84,6 @@ class Hit:
     index: int = -1
     region_id: str = ""
     edge: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SpectrogramImage:
-    """A spectrogram of part of the project, ready to draw.
-
-    Attributes:
-        image: ``(columns, rows)`` values in 0..1; row 0 is the lowest frequency.
-        start: seconds of the first column's left edge.
-        end: seconds of the last column's right edge.
-    """
-
-    image: npt.NDArray[np.float32]
-    start: float
-    end: float
 
 
 def _spectrogram_lut() -> npt.NDArray[np.uint8]:
@@ -294,7 +280,7 @@ class TimelineWidget(QWidget):
         """True when the spectrogram lane is shown."""
         return self._spectrogram_visible
 
-    def set_spectrogram(self, spec: SpectrogramImage | None) -> None:
+    def set_spectrogram(self, spec: Spectrogram | None) -> None:
         """The spectrogram to draw in its lane (``None`` clears it)."""
         if spec is None or spec.image.size == 0:
             self.spectrogram.clear()
@@ -613,7 +599,3 @@ class TimelineWidget(QWidget):
             self.view_box.setCursor(Qt.CursorShape.OpenHandCursor)
         else:
             self.view_box.setCursor(Qt.CursorShape.IBeamCursor)
-
-    def grid_color(self) -> QColor:
-        """Colour of the snap grid lines."""
-        return self._theme.grid

@@ -1,0 +1,555 @@
+"""Opening, saving, autosaving and exporting, as background jobs with progress and cancel.
+
+Each operation runs on the :class:`~sa3_studio.app.jobs.JobRunner`'s pool, takes an immutable
+project snapshot (so the user can keep editing meanwhile) and reports back through queued
+signals. Errors arrive as sentences from ``sa3_studio.errors`` for the window to show.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from sa3_studio.app.export_request import ExportRequest, ExportWhat, FormatChoice
+from sa3_studio.app.jobs import Job, JobRunner, ProgressFn
+from sa3_studio.app.mixdown import audible_tracks, render_mix, render_track
+from sa3_studio.app.waveform_source import PyramidCache
+from sa3_studio.audio import files, store
+from sa3_studio.audio.peaks import PeakPyramid
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import SAMPLE_RATE
+from sa3_studio.document.history import History
+from sa3_studio.document.project import Project, ProjectMeta
+from sa3_studio.engine.api import CancelToken
+from sa3_studio.errors import AudioFileError, ProjectFileError
+
+log = logging.getLogger(__name__)
+
+PROJECT_SUFFIX = store.PROJECT_SUFFIX
+"""File name extension of SA3 Studio projects."""
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc")
+"""Extensions offered in the Open dialog for audio files."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OpenResult:
+    """What an open (or recover) job produced.
+
+    Attributes:
+        history: the undo history (a fresh one for an audio file; the stored one for a
+            project, so undo reaches back before it was closed).
+        session: the project's store session (autosave, save, recovery).
+        path: the project file (``None`` while the work has never been saved as a project).
+        source: the file the user opened.
+        pyramids: peak pyramids built for the current snapshot's buffers, by content id.
+        notices: sentences about what import changed (rate conversion, truncation ...).
+        recovered: the history is autosaved work recovered after a crash (it counts as unsaved).
+        newer_autosave: for a saved project: newer autosaved work a crash left in the file,
+            to be offered to the user (``None`` when there is none).
+    """
+
+    history: History
+    session: store.ProjectSession
+    path: Path | None
+    source: Path
+    pyramids: dict[str, PeakPyramid] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    recovered: bool = False
+    newer_autosave: History | None = None
+
+    @property
+    def project(self) -> Project:
+        """The current snapshot."""
+        return self.history.project
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What an export wrote: the files and sentences for the user."""
+
+    paths: tuple[Path, ...]
+    notices: tuple[str, ...] = ()
+
+
+def is_project_file(path: str | Path) -> bool:
+    """True for a SA3 Studio project file (by extension)."""
+    return Path(path).suffix.lower() == PROJECT_SUFFIX
+
+
+def _cancel_check(token: CancelToken) -> Callable[[], bool]:
+    return lambda: token.cancelled
+
+
+def import_project_from_audio(
+    path: Path, progress: ProgressFn, token: CancelToken
+) -> tuple[Project, tuple[str, ...]]:
+    """Decode ``path`` into a new one-track project (runs on a worker thread)."""
+
+    def on_progress(done: int, total: int) -> None:
+        progress(0.8 * done / max(total, 1), "Decoding")
+
+    audio, info = files.import_audio(path, on_progress=on_progress, cancel=_cancel_check(token))
+    progress(0.82, "Preparing")
+    data = AudioData.from_array(audio, copy=False)
+    meta = ProjectMeta(
+        title=path.stem,
+        source_path=str(path),
+        source_sample_rate=info.original_rate,
+        source_channels=info.channels,
+        source_format=info.format,
+        source_subtype=info.subtype,
+        truncated_notice=(" ".join(info.notices) if info.truncated else None),
+    )
+    return Project.from_audio(data, meta, track_name=path.stem), tuple(info.notices)
+
+
+def build_pyramids(project: Project, progress: ProgressFn, lo: float) -> dict[str, PeakPyramid]:
+    """Peak pyramids of every buffer of ``project`` (the biggest first)."""
+    buffers = sorted(project.audio_buffers().values(), key=lambda a: -a.frames)
+    out: dict[str, PeakPyramid] = {}
+    total = sum(a.frames for a in buffers) or 1
+    done = 0
+    for a in buffers:
+        out[a.content_id] = PyramidCache.build(a)
+        done += a.frames
+        progress(lo + (1.0 - lo) * done / total, "Drawing")
+    return out
+
+
+class FileService(QObject):
+    """Open, save, autosave, recover and export in the background.
+
+    The open project lives in a :class:`~sa3_studio.audio.store.ProjectSession` (a SQLite file
+    with the whole undo history). Writes to it run one at a time, in order, on their own
+    single-thread pool; autosaves coalesce (a newer one replaces one still waiting).
+
+    Args:
+        runner: the job runner for decoding and exporting.
+        store_runner: a single-thread job runner for project file writes.
+        recovery_dir: where autosaves of unsaved work live (``None``: the user data folder).
+        parent: Qt parent.
+
+    Signals:
+        opened(result): an :class:`OpenResult` (adopt it with :meth:`adopt`).
+        saved(path): the project was saved.
+        autosaved(): the latest committed state is on disk.
+        exported(summary): an :class:`ExportSummary`.
+        failed(title, message): an operation failed; the message says what to do.
+        cancelled(label): the user cancelled an operation.
+        progress(label, fraction): a running job's progress (0..1).
+        busy_changed(busy): whether a job the user waits for is running.
+    """
+
+    opened = Signal(object)
+    saved = Signal(object)
+    autosaved = Signal()
+    exported = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal(str)
+    progress = Signal(str, float)
+    busy_changed = Signal(bool)
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        store_runner: JobRunner,
+        recovery_dir: str | Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._store_runner = store_runner
+        self._recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
+        self._session: store.ProjectSession | None = None
+        self._titles: dict[int, str] = {}
+        self._on_done: dict[int, Callable[[object], None]] = {}
+        self._quiet: set[int] = set()
+        for r in (runner, store_runner):
+            r.progress.connect(self._on_progress)
+            r.finished.connect(self._on_finished)
+            r.failed.connect(self._on_failed)
+            r.cancelled.connect(self._on_cancelled)
+
+    @property
+    def runner(self) -> JobRunner:
+        """The job runner for decoding and exporting."""
+        return self._runner
+
+    @property
+    def session(self) -> store.ProjectSession | None:
+        """The open project's store session."""
+        return self._session
+
+    @property
+    def recovery_dir(self) -> Path | None:
+        """Where autosaves of never-saved work live (``None``: the default folder)."""
+        return self._recovery_dir
+
+    def is_busy(self) -> bool:
+        """True while a job the user waits for runs (autosaves do not count)."""
+        return any(j not in self._quiet for j in self._on_done)
+
+    # -- open and recover ----------------------------------------------------------------------
+
+    def open(self, path: str | Path) -> Job:
+        """Open an audio file or a project in the background; emits :attr:`opened`."""
+        p = Path(path).expanduser()
+        recovery_dir = self._recovery_dir
+
+        def work(progress: ProgressFn, token: CancelToken) -> OpenResult:
+            progress(0.0, "Opening")
+            if is_project_file(p):
+                session = store.ProjectSession.open(p, recovery_dir=recovery_dir)
+                try:
+                    stored = session.load()
+                    if stored is None:
+                        raise ProjectFileError(
+                            f"'{p.name}' holds no saved project. It may come from a save that "
+                            "did not finish; open an older copy or the original audio."
+                        )
+                    history = stored.to_history()
+                    progress(0.4, "Reading")
+                    newer = session.recovered()
+                    newer_history = newer.to_history() if newer is not None else None
+                    pyramids = build_pyramids(history.project, progress, 0.5)
+                except BaseException:
+                    session.close()
+                    raise
+                return OpenResult(history, session, p, p, pyramids, newer_autosave=newer_history)
+            project, notices = import_project_from_audio(p, progress, token)
+            pyramids = build_pyramids(project, progress, 0.85)
+            session = store.ProjectSession.new(recovery_dir=recovery_dir, title=p.stem)
+            return OpenResult(History(project), session, None, p, pyramids, notices)
+
+        return self._submit(self._runner, "open", f"Opening {p.name}", work, self.opened.emit)
+
+    def find_recoverable(self) -> list[store.Recoverable]:
+        """Unsaved work a crashed session left behind, newest first."""
+        try:
+            return store.find_recoverable(self._recovery_dir)
+        except ProjectFileError as exc:
+            log.warning("looking for recoverable work failed: %s", exc)
+            return []
+
+    def recover(self, item: store.Recoverable) -> Job:
+        """Open autosaved work found by :meth:`find_recoverable`; emits :attr:`opened`."""
+        recovery_dir = self._recovery_dir
+
+        def work(progress: ProgressFn, token: CancelToken) -> OpenResult:
+            session = store.ProjectSession.resume(item, recovery_dir=recovery_dir)
+            try:
+                state = session.recovered()
+                if state is None:
+                    raise ProjectFileError(
+                        f"The autosaved work on '{item.title}' is no longer there; it may have "
+                        "been recovered or discarded already."
+                    )
+                history = state.to_history()
+                pyramids = build_pyramids(history.project, progress, 0.5)
+            except BaseException:
+                session.close()
+                raise
+            return OpenResult(
+                history, session, item.project_path, item.file, pyramids, recovered=True
+            )
+
+        return self._submit(
+            self._runner, "open", f"Recovering {item.title}", work, self.opened.emit
+        )
+
+    def discard_recoverable(self, item: store.Recoverable) -> None:
+        """Throw away autosaved work the user does not want."""
+        try:
+            store.discard_recoverable(item)
+        except ProjectFileError as exc:
+            self.failed.emit("Could not discard the autosaved work", str(exc))
+
+    def adopt(self, result: OpenResult, *, discard_previous: bool) -> None:
+        """Make ``result``'s session the open project, closing the previous one.
+
+        Args:
+            result: what :attr:`opened` delivered.
+            discard_previous: the user chose to drop the previous project's unsaved changes
+                (its autosave goes too); otherwise they stay recoverable.
+        """
+        self.close_document(discard_unsaved=discard_previous)
+        self._session = result.session
+
+    def reject(self, result: OpenResult) -> None:
+        """Close the session of a result that will not be used."""
+        result.session.close()
+
+    def close_document(self, *, discard_unsaved: bool) -> None:
+        """Close the open project's session (after its pending writes finished)."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        self._store_runner.wait()
+        try:
+            session.close(discard_unsaved=discard_unsaved)
+        except ProjectFileError as exc:
+            self.failed.emit("Could not close the project", str(exc))
+
+    # -- save and autosave ---------------------------------------------------------------------
+
+    def _record(self, history: History) -> store.HistoryRecord | None:
+        session = self._session
+        if session is None:
+            return None
+        return session.snapshots.record_history(history)
+
+    def save(self, history: History, path: str | Path | None = None) -> Job | None:
+        """Save the history's project (in place, or as ``path``); emits :attr:`saved`.
+
+        The record of the history is taken now, on the calling thread; the user may keep
+        editing while it is written.
+        """
+        session = self._session
+        record = self._record(history)
+        if session is None or record is None:
+            self.failed.emit(
+                "Could not save the project", "There is no open project to save; open one first."
+            )
+            return None
+        target = Path(path) if path is not None else session.path
+        if target is None:
+            self.failed.emit(
+                "Could not save the project",
+                "This project has not been saved yet; use Save As to choose where to save it.",
+            )
+            return None
+        if target.suffix.lower() != PROJECT_SUFFIX:
+            target = target.with_suffix(PROJECT_SUFFIX)
+        in_place = session.path is not None and path is None
+
+        def work(progress: ProgressFn, token: CancelToken) -> Path:
+            progress(0.0, "Saving")
+            if in_place:
+                session.save(record)
+            else:
+                session.save_as(target, record)
+            return target
+
+        return self._submit(
+            self._store_runner, "save", f"Saving {target.name}", work, self.saved.emit
+        )
+
+    def autosave(self, history: History) -> Job | None:
+        """Write the history to the autosave slot in the background (coalesced)."""
+        session = self._session
+        record = self._record(history)
+        if session is None or record is None:
+            return None
+
+        def work(progress: ProgressFn, token: CancelToken) -> None:
+            session.commit(record)
+
+        job = self._submit(
+            self._store_runner, "autosave", "Autosaving", work, lambda _r: self.autosaved.emit()
+        )
+        self._quiet.add(job.id)
+        return job
+
+    def wait_for_writes(self, timeout_ms: int = 30000) -> bool:
+        """Block until every queued project write is on disk (before quitting)."""
+        return self._store_runner.wait(timeout_ms)
+
+    # -- export --------------------------------------------------------------------------------
+
+    @staticmethod
+    def export_formats() -> list[FormatChoice]:
+        """The formats this machine can write."""
+        return [
+            FormatChoice(f.value, f.label, f.extension, f.bits)
+            for f in files.available_export_formats()
+        ]
+
+    def export(self, project: Project, request: ExportRequest) -> Job:
+        """Carry out ``request`` on ``project`` in the background; emits :attr:`exported`."""
+
+        def work(progress: ProgressFn, token: CancelToken) -> ExportSummary:
+            return run_export(project, request, progress, token)
+
+        label = f"Exporting {request.path.name}"
+        return self._submit(self._runner, "export", label, work, self.exported.emit)
+
+    def cancel(self, kind: str | None = None) -> None:
+        """Cancel the running job of ``kind`` (all decoding and exporting with ``None``)."""
+        if kind is None:
+            self._runner.cancel_all()
+        else:
+            self._runner.cancel(kind)
+
+    def shutdown(self, *, discard_unsaved: bool) -> None:
+        """Finish pending writes and close the project (the window is closing)."""
+        self._runner.shutdown()
+        self.close_document(discard_unsaved=discard_unsaved)
+        self._store_runner.shutdown()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _submit(
+        self,
+        runner: JobRunner,
+        kind: str,
+        label: str,
+        work: Callable[[ProgressFn, CancelToken], object],
+        done: Callable[[Any], None],
+    ) -> Job:
+        old = runner.current(kind)
+        if old is not None:
+            # The runner drops the superseded job's results; forget its callbacks too.
+            self._forget(old)
+        was_busy = self.is_busy()
+        job = runner.submit(kind, work, label)
+        self._titles[job.id] = label
+        self._on_done[job.id] = done
+        if not was_busy and kind != "autosave":
+            self.busy_changed.emit(True)
+        return job
+
+    def _forget(self, job: Job) -> tuple[str, Callable[[object], None] | None]:
+        was_busy = self.is_busy()
+        title = self._titles.pop(job.id, job.label)
+        done = self._on_done.pop(job.id, None)
+        self._quiet.discard(job.id)
+        if was_busy and not self.is_busy():
+            self.busy_changed.emit(False)
+        return title, done
+
+    def _on_progress(self, job: Job, fraction: float, message: str) -> None:
+        if job.id in self._titles and job.id not in self._quiet:
+            self.progress.emit(self._titles[job.id], fraction)
+
+    def _on_finished(self, job: Job, result: object) -> None:
+        _, done = self._forget(job)
+        if done is not None:
+            done(result)
+
+    def _on_failed(self, job: Job, message: str, exc: object) -> None:
+        label, done = self._forget(job)
+        if done is None:
+            return
+        titles = {
+            "open": "Could not open the file",
+            "save": "Could not save the project",
+            "autosave": "Autosave failed",
+            "export": "Export failed",
+        }
+        self.failed.emit(titles.get(job.kind, f"{label} failed"), message)
+
+    def _on_cancelled(self, job: Job) -> None:
+        label, done = self._forget(job)
+        if done is not None and job.kind != "autosave":
+            self.cancelled.emit(label)
+
+
+def _options(request: ExportRequest, position: int, project: Project) -> files.ExportOptions:
+    fmt = files.ExportFormat(request.format_key)
+    return files.ExportOptions(
+        format=fmt,
+        sample_rate=request.sample_rate,
+        dither=request.dither,
+        tags=files.ExportTags(title=project.meta.title),
+        position_frame=position,
+    )
+
+
+def run_export(
+    project: Project, request: ExportRequest, progress: ProgressFn, token: CancelToken
+) -> ExportSummary:
+    """Render and write what ``request`` asks for (runs on a worker thread).
+
+    Raises:
+        AudioFileError: nothing to export, or writing failed.
+        Cancelled: the user cancelled (nothing half-written is left behind).
+    """
+    if project.frames == 0:
+        raise AudioFileError(
+            "The project is empty, so there is nothing to export; open audio first."
+        )
+
+    def on_progress(done: int, total: int) -> None:
+        progress(0.1 + 0.9 * done / max(total, 1), "Writing")
+
+    cancel = _cancel_check(token)
+    what = request.what
+    path = request.path
+    progress(0.0, "Rendering")
+    if what is ExportWhat.STEMS:
+        path.mkdir(parents=True, exist_ok=True)
+        stems = {
+            (t.name or t.id): render_track(t, 0, project.frames) for t in audible_tracks(project)
+        }
+        results = files.export_stems(
+            path,
+            stems,
+            SAMPLE_RATE,
+            _options(request, 0, project),
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        notices = tuple(n for r in results for n in r.notices)
+        return ExportSummary(tuple(r.path for r in results), notices)
+    if what is ExportWhat.MIX:
+        audio, position = render_mix(project), 0
+    elif what is ExportWhat.SELECTION:
+        if not request.ranges:
+            raise AudioFileError("Nothing is selected; select the audio to export first.")
+        a = request.ranges[0][0]
+        b = min(request.ranges[-1][1], project.frames)
+        audio, position = render_mix(project, a, b), a
+    else:
+        region = project.region(request.region_id)
+        handles = round(request.handles_ms / 1000.0 * SAMPLE_RATE)
+        lo = max(region.start - handles, 0)
+        hi = min(region.end + handles, project.frames)
+        audio, position = render_mix(project, lo, hi), lo
+    if audio.shape[-1] == 0:
+        raise AudioFileError("The chosen span is empty, so there is nothing to export.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = files.export_audio(
+        path,
+        audio,
+        SAMPLE_RATE,
+        _options(request, position, project),
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    return ExportSummary((result.path,), result.notices)
+
+
+def export_region_for_drag(project: Project, region_id: str, folder: Path | None = None) -> Path:
+    """Write a region as a 24-bit WAV in a temporary folder, for dragging it to another program.
+
+    Runs on the calling thread (a drag needs the file before it starts; regions are short).
+
+    Raises:
+        AudioFileError: the region is empty or the file cannot be written.
+        EditError: the region does not exist.
+    """
+    region = project.region(region_id)
+    audio = render_mix(project, region.start, min(region.end, project.frames))
+    if audio.shape[-1] == 0:
+        raise AudioFileError("The region lies after the end of the song; there is nothing to drag.")
+    base = folder or Path(tempfile.gettempdir()) / "sa3-studio-drag"
+    base.mkdir(parents=True, exist_ok=True)
+    title = project.meta.title or "region"
+    name = region.name or region.prompt[:40] or f"{region.start}"
+    safe = "".join(c if c.isalnum() or c in " -_." else "_" for c in f"{title} - {name}").strip()
+    target = base / f"{safe or 'region'}.wav"
+    opts = files.ExportOptions(
+        format=files.ExportFormat.WAV_24,
+        position_frame=region.start,
+        tags=files.ExportTags(title=name, prompt=region.prompt),
+        measure_loudness=False,
+    )
+    files.export_audio(target, audio, SAMPLE_RATE, opts)
+    return target

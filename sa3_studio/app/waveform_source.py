@@ -1,0 +1,186 @@
+"""The project's audio as the timeline's peak source, built from one pyramid per audio buffer.
+
+A track's audio is a list of segments, each a span of a shared, immutable buffer (see
+``document.segments``). Peaks are kept per buffer (by content id), so after an edit only the new,
+usually short, buffers need a pyramid; the six-minute buffer of the imported song keeps its own.
+A query for the visible span asks each visible segment's pyramid for its share of the pixels.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from sa3_studio.audio.peaks import PeakPyramid
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import CHANNELS, SAMPLE_RATE
+from sa3_studio.document.project import Project, Track
+
+FloatArray = npt.NDArray[np.float32]
+
+CACHE_KEEP = 64
+"""Pyramids of buffers no longer in the project are kept for this many buffers (for undo)."""
+
+
+class PyramidCache:
+    """Peak pyramids by buffer content id.
+
+    Building is thread-safe in the sense the app needs: a background job may :meth:`build` a
+    pyramid and hand it over with :meth:`put`; lookups happen on the GUI thread.
+    """
+
+    def __init__(self, keep: int = CACHE_KEEP) -> None:
+        self._pyramids: OrderedDict[str, PeakPyramid] = OrderedDict()
+        self._keep = keep
+
+    def __len__(self) -> int:
+        return len(self._pyramids)
+
+    def __contains__(self, content_id: object) -> bool:
+        return content_id in self._pyramids
+
+    @staticmethod
+    def build(audio: AudioData) -> PeakPyramid:
+        """Make the pyramid of ``audio`` (call from any thread)."""
+        return PeakPyramid.from_audio(audio.samples)
+
+    def put(self, content_id: str, pyramid: PeakPyramid) -> None:
+        """Store a pyramid built elsewhere."""
+        self._pyramids[content_id] = pyramid
+        self._pyramids.move_to_end(content_id)
+
+    def get(self, audio: AudioData) -> PeakPyramid:
+        """The pyramid of ``audio``, built now if it is missing."""
+        pyr = self._pyramids.get(audio.content_id)
+        if pyr is None:
+            pyr = self.build(audio)
+            self._pyramids[audio.content_id] = pyr
+        else:
+            self._pyramids.move_to_end(audio.content_id)
+        return pyr
+
+    def retain(self, live: Iterable[str]) -> None:
+        """Forget pyramids of buffers not in ``live``, keeping the most recent others."""
+        live_set = set(live)
+        dead = [k for k in self._pyramids if k not in live_set]
+        for k in dead[: max(len(dead) - self._keep, 0)]:
+            del self._pyramids[k]
+
+
+def _merge(
+    out_min: FloatArray, out_max: FloatArray, sl: slice, mn: FloatArray, mx: FloatArray
+) -> None:
+    np.fmin(out_min[:, sl], mn, out=out_min[:, sl])
+    np.fmax(out_max[:, sl], mx, out=out_max[:, sl])
+
+
+class ProjectPeaks:
+    """The timeline's :class:`~sa3_studio.ui.waveform.PeakSource` for one project snapshot.
+
+    With one track it shows that track; with several it overlays the envelopes of the audible
+    tracks (an envelope of a sum cannot be had from the parts' envelopes without rendering, and
+    the overlay shows where each part has sound).
+
+    Args:
+        project: the snapshot to show.
+        cache: pyramids by buffer.
+    """
+
+    def __init__(self, project: Project, cache: PyramidCache) -> None:
+        self._project = project
+        self._cache = cache
+        self._frames = project.frames
+        solo = any(t.solo for t in project.tracks)
+        self._tracks: list[Track] = [
+            t for t in project.tracks if not t.muted and (t.solo or not solo)
+        ]
+        # Per track: (timeline start, segment) for every segment, for bisecting the view.
+        self._index: list[tuple[list[int], list[tuple[int, object]]]] = []
+        for t in self._tracks:
+            starts: list[int] = []
+            segs: list[tuple[int, object]] = []
+            for c in t.clips:
+                pos = c.start
+                for s in c.segments:
+                    starts.append(pos)
+                    segs.append((pos, s))
+                    pos += s.length
+            self._index.append((starts, segs))
+
+    @property
+    def project(self) -> Project:
+        """The snapshot shown."""
+        return self._project
+
+    @property
+    def channels(self) -> int:
+        """Always stereo (projects are stereo)."""
+        return CHANNELS
+
+    @property
+    def frames(self) -> int:
+        """Length of the song in frames."""
+        return self._frames
+
+    @property
+    def sample_rate(self) -> int:
+        """The project rate."""
+        return SAMPLE_RATE
+
+    def envelope(self, start: int, end: int, n: int) -> tuple[FloatArray, FloatArray]:
+        """Min and max of ``n`` equal columns of ``[start, end)``, each ``(2, n)``.
+
+        Columns with no clip are silence (0); columns past the end of the song are 0 as well.
+        """
+        mins = np.full((CHANNELS, n), np.nan, dtype=np.float32)
+        maxs = np.full((CHANNELS, n), np.nan, dtype=np.float32)
+        end = min(end, self._frames)
+        if n < 1 or end <= start:
+            return np.zeros_like(mins), np.zeros_like(maxs)
+        edges = start + (np.arange(n + 1, dtype=np.int64) * (end - start)) // n  # (n+1,)
+        for starts, segs in self._index:
+            first = max(bisect.bisect_right(starts, start) - 1, 0)
+            for k in range(first, len(segs)):
+                seg_start, seg = segs[k]
+                length = seg.length  # type: ignore[attr-defined]
+                if seg_start >= end:
+                    break
+                a, b = max(seg_start, start), min(seg_start + length, end)
+                if b <= a:
+                    continue
+                # Pixels i with edges[i] < b and edges[i + 1] > a.
+                i0 = int(np.searchsorted(edges[1:], a, side="right"))
+                i1 = int(np.searchsorted(edges[:-1], b, side="left"))
+                if i1 <= i0:
+                    continue
+                sl = slice(i0, i1)
+                audio = seg.audio  # type: ignore[attr-defined]
+                if audio is None:
+                    zero = np.zeros((CHANNELS, i1 - i0), dtype=np.float32)
+                    _merge(mins, maxs, sl, zero, zero)
+                    continue
+                offset = seg.offset  # type: ignore[attr-defined]
+                pyr = self._cache.get(audio)
+                lo = offset + (a - seg_start)
+                mn, mx = pyr.query(lo, lo + (b - a), i1 - i0)
+                _merge(mins, maxs, sl, mn, mx)
+        np.nan_to_num(mins, copy=False, nan=0.0)
+        np.nan_to_num(maxs, copy=False, nan=0.0)
+        return mins, maxs
+
+    def samples(self, start: int, end: int) -> FloatArray:
+        """Samples of ``[start, end)`` (the sum of the audible tracks), ``(2, end - start)``."""
+        start = max(start, 0)
+        end = max(min(end, self._frames), start)
+        out = np.zeros((CHANNELS, end - start), dtype=np.float32)
+        for t in self._tracks:
+            out += t.read(start, end)
+        return out
+
+    def buffers(self) -> list[AudioData]:
+        """The buffers this snapshot draws from."""
+        return list(self._project.audio_buffers().values())

@@ -1,0 +1,1261 @@
+"""The editor's main window: menus, toolbar, timeline, panels and status bar.
+
+The window is a view of :class:`~sa3_studio.app.services.EditorServices`; it turns user
+gestures into controller calls and controller signals into drawing. It asks the user questions
+only through its :class:`~sa3_studio.ui.dialogs.Prompts` (tests replace them).
+
+Extension points for the generation workflow:
+
+- :meth:`MainWindow.set_generate_panel` / :meth:`MainWindow.set_takes_panel` /
+  :meth:`MainWindow.add_panel` dock a panel (the View > Panels menu gets a toggle for it);
+- ``window.timeline.set_take_overlays([...])`` draws pending takes over their regions;
+- :meth:`MainWindow.target_ranges` and :meth:`MainWindow.selected_regions` say what the user
+  selected; ``services.document`` commits takes; ``services.transport`` auditions them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDrag,
+    QDragEnterEvent,
+    QDropEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sa3_studio.app.export_request import ExportRequest
+from sa3_studio.app.file_service import (
+    PROJECT_SUFFIX,
+    ExportSummary,
+    OpenResult,
+    export_region_for_drag,
+)
+from sa3_studio.app.jobs import Job
+from sa3_studio.app.regions_model import RegionsModel
+from sa3_studio.app.services import EditorServices
+from sa3_studio.app.session import FrameRange
+from sa3_studio.app.settings import Preferences
+from sa3_studio.app.snapper import make_snapper
+from sa3_studio.app.spectrogram import Spectrogram, compute_spectrogram
+from sa3_studio.app.transport import TransportState
+from sa3_studio.app.waveform_source import ProjectPeaks
+from sa3_studio.document.constants import LATENT_FRAMES, SAMPLE_RATE
+from sa3_studio.document.project import Project
+from sa3_studio.document.region import Region
+from sa3_studio.document.timefmt import format_range, format_time
+from sa3_studio.errors import Sa3Error
+from sa3_studio.ui.actions import MENU_ORDER, SPECS, build_actions, shortcut_table
+from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
+from sa3_studio.ui.icons import icon
+from sa3_studio.ui.regions_panel import RegionsPanel
+from sa3_studio.ui.ruler import Tempo
+from sa3_studio.ui.theme import Theme, apply_theme, theme_named
+from sa3_studio.ui.timeline import TimelineWidget
+from sa3_studio.ui.transport_bar import SelectionDisplay, TimeDisplay
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "SA3 Studio"
+NUDGE_S = 0.010
+SPECTROGRAM_DELAY_MS = 90
+
+_SELECTION_ACTIONS = (
+    "edit.cut",
+    "edit.copy",
+    "edit.delete",
+    "edit.silence",
+    "edit.fade_in",
+    "edit.fade_out",
+    "edit.gain",
+    "edit.normalize",
+    "region.add",
+    "view.zoom_selection",
+)
+_DOCUMENT_ACTIONS = (
+    "file.save",
+    "file.save_as",
+    "file.export",
+    "file.close",
+    "edit.paste",
+    "edit.select_all",
+    "edit.select_none",
+    "edit.nudge_left",
+    "edit.nudge_right",
+    "edit.nudge_left_big",
+    "edit.nudge_right_big",
+    "region.next",
+    "region.previous",
+    "view.zoom_in",
+    "view.zoom_out",
+    "view.zoom_fit",
+    "view.tempo",
+    "transport.play",
+    "transport.stop",
+    "transport.play_cursor",
+    "transport.start",
+    "transport.end",
+)
+
+
+class WelcomePage(QWidget):
+    """Shown before a file is open: how to start, and the recent files."""
+
+    def __init__(self, open_action: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcome")
+        title = QLabel(APP_NAME)
+        title.setObjectName("welcomeTitle")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = QLabel(
+            "Open an audio file or a project, or drop one here.\n"
+            "Select spans of the song, describe what should be there, and regenerate them."
+        )
+        text.setObjectName("hint")
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        button = QPushButton("Open…")
+        button.setObjectName("welcomeOpen")
+        button.clicked.connect(open_action.trigger)
+        button.setFixedWidth(160)
+        self.recent = QListWidget()
+        self.recent.setObjectName("welcomeRecent")
+        self.recent.setMaximumWidth(520)
+        self.recent.setMaximumHeight(180)
+        lay = QVBoxLayout(self)
+        lay.addStretch(2)
+        lay.addWidget(title)
+        lay.addWidget(text)
+        lay.addSpacing(16)
+        lay.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addSpacing(16)
+        lay.addWidget(self.recent, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addStretch(3)
+
+
+class MainWindow(QMainWindow):
+    """The editor window.
+
+    Args:
+        services: the controllers (see :func:`~sa3_studio.app.services.build_services`).
+        prompts: the user-facing questions (default: modal dialogs).
+        parent: parent widget.
+    """
+
+    def __init__(
+        self,
+        services: EditorServices,
+        prompts: Prompts | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.services = services
+        self.prompts = prompts or Prompts(self)
+        prefs = services.settings.preferences()
+        self._theme: Theme = theme_named(prefs.theme)
+        self._fit_next = True
+        self._closing = False
+        self._after_save: Callable[[], None] | None = None
+        self._discard_on_adopt = False
+        self._saving_project: Project | None = None
+        self._spec_job: Job | None = None
+        self.panels: dict[str, QDockWidget] = {}
+
+        s = services
+        self.actions = build_actions(self)
+        self.timeline = TimelineWidget(s.session, self._theme)
+        self.timeline.plot.setAcceptDrops(False)
+        self.timeline.set_snapper(make_snapper(lambda: s.document.project, s.session))
+        self.welcome = WelcomePage(self.actions["file.open"])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.timeline)
+        self.setCentralWidget(self.stack)
+        self.regions_model = RegionsModel(s.document, self)
+
+        self._build_menus()
+        self._build_toolbar()
+        self._build_docks()
+        self._build_status_bar()
+        self._connect()
+        self._restore_view_flags()
+
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.timeout.connect(self._on_autosave_timer)
+        self._apply_autosave_interval(prefs.autosave_seconds)
+        self._spec_timer = QTimer(self)
+        self._spec_timer.setSingleShot(True)
+        self._spec_timer.setInterval(SPECTROGRAM_DELAY_MS)
+        self._spec_timer.timeout.connect(self._request_spectrogram)
+
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self.setMinimumSize(QSize(900, 560))
+        geometry, state = s.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self._on_project(s.document.project)
+        self._on_history()
+        self._update_actions()
+        self._refresh_recent()
+        self._update_title()
+        QTimer.singleShot(0, self._check_audio_devices)
+        QTimer.singleShot(0, self.offer_recovery)
+
+    # ---------------------------------------------------------------- building
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        menus: dict[str, QMenu] = {name: bar.addMenu(f"&{name}") for name in MENU_ORDER}
+        self.menus = menus
+        a = self.actions
+        file_menu = menus["File"]
+        file_menu.addAction(a["file.open"])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        for key in ("file.save", "file.save_as"):
+            file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        file_menu.addAction(a["file.export"])
+        file_menu.addSeparator()
+        file_menu.addAction(a["file.close"])
+        file_menu.addAction(a["file.quit"])
+        a["file.quit"].setMenuRole(QAction.MenuRole.QuitRole)
+
+        edit = menus["Edit"]
+        groups = (
+            ("edit.undo", "edit.redo"),
+            ("edit.cut", "edit.copy", "edit.paste", "edit.delete"),
+            ("edit.silence", "edit.fade_in", "edit.fade_out", "edit.gain", "edit.normalize"),
+            ("edit.select_all", "edit.select_none"),
+            ("edit.preferences",),
+        )
+        for i, group in enumerate(groups):
+            if i:
+                edit.addSeparator()
+            for key in group:
+                edit.addAction(a[key])
+        nudge = edit.addMenu("&Nudge")
+        for key in (
+            "edit.nudge_left",
+            "edit.nudge_right",
+            "edit.nudge_left_big",
+            "edit.nudge_right_big",
+        ):
+            nudge.addAction(a[key])
+        a["edit.preferences"].setMenuRole(QAction.MenuRole.PreferencesRole)
+
+        regions = menus["Regions"]
+        for key in ("region.add", "region.delete"):
+            regions.addAction(a[key])
+        regions.addSeparator()
+        for key in ("region.next", "region.previous"):
+            regions.addAction(a[key])
+
+        view = menus["View"]
+        for key in ("view.zoom_in", "view.zoom_out", "view.zoom_selection", "view.zoom_fit"):
+            view.addAction(a[key])
+        view.addSeparator()
+        view.addAction(a["view.spectrogram"])
+        view.addAction(a["view.follow"])
+        view.addSeparator()
+        for key in ("view.snap_latent", "view.snap_beats", "view.snap_zero"):
+            view.addAction(a[key])
+        view.addAction(a["view.tempo"])
+        view.addSeparator()
+        self.panels_menu = view.addMenu("&Panels")
+
+        transport = menus["Transport"]
+        for key in ("transport.play", "transport.stop", "transport.play_cursor", "transport.loop"):
+            transport.addAction(a[key])
+        transport.addSeparator()
+        for key in ("transport.start", "transport.end"):
+            transport.addAction(a[key])
+
+        help_menu = menus["Help"]
+        help_menu.addAction(a["help.shortcuts"])
+        help_menu.addAction(a["help.about"])
+        a["help.about"].setMenuRole(QAction.MenuRole.AboutRole)
+
+        # Every action also lives on the window, so its shortcut works with menus hidden.
+        self.addActions(list(a.values()))
+
+    def _tool_button(self, action: QAction) -> QToolButton:
+        b = QToolButton()
+        b.setDefaultAction(action)
+        b.setAutoRaise(True)
+        return b
+
+    def _build_toolbar(self) -> None:
+        a = self.actions
+        tb = QToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        for key in ("file.open", "file.save", "file.export"):
+            tb.addAction(a[key])
+        tb.addSeparator()
+        for key in ("edit.undo", "edit.redo"):
+            tb.addAction(a[key])
+        tb.addSeparator()
+        for key in ("transport.start", "transport.play", "transport.stop", "transport.end"):
+            tb.addAction(a[key])
+        tb.addAction(a["transport.loop"])
+        play_button = tb.widgetForAction(a["transport.play"])
+        if play_button is not None:
+            play_button.setObjectName("playButton")
+        self.time_display = TimeDisplay(self.services.session)
+        tb.addWidget(self.time_display)
+        self.selection_display = SelectionDisplay(self.services.session)
+        tb.addWidget(self.selection_display)
+        tb.addSeparator()
+        tb.addAction(a["transport.play_cursor"])
+        tb.addAction(a["view.follow"])
+        tb.addSeparator()
+        snap_label = QLabel("Snap")
+        snap_label.setObjectName("toolbarLabel")
+        tb.addWidget(snap_label)
+        for key in ("view.snap_latent", "view.snap_beats", "view.snap_zero"):
+            tb.addAction(a[key])
+        tb.addSeparator()
+        for key in ("view.zoom_in", "view.zoom_out", "view.zoom_selection", "view.zoom_fit"):
+            tb.addAction(a[key])
+        tb.addSeparator()
+        tb.addAction(a["view.spectrogram"])
+        tb.addAction(a["region.add"])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def _build_docks(self) -> None:
+        a = self.actions
+        self.regions_panel = RegionsPanel(
+            self.regions_model, self.services.session, a["region.add"], a["region.delete"]
+        )
+        self.add_panel(
+            self.regions_panel, "Regions", Qt.DockWidgetArea.RightDockWidgetArea, "regions"
+        )
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        sb.setObjectName("statusBar")
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("progressLabel")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("jobProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelJob")
+        self.cancel_button.clicked.connect(lambda: self.services.files.cancel())
+        for w in (self.progress_label, self.progress, self.cancel_button):
+            w.setVisible(False)
+            sb.addPermanentWidget(w)
+        self.format_label = QLabel("")
+        self.format_label.setObjectName("formatLabel")
+        sb.addPermanentWidget(self.format_label)
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("deviceLabel")
+        self.device_label.setVisible(False)
+        sb.addPermanentWidget(self.device_label)
+
+    # ---------------------------------------------------------------- public API
+
+    def add_panel(
+        self,
+        widget: QWidget,
+        title: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        name: str = "",
+        *,
+        tabify_with: str = "",
+    ) -> QDockWidget:
+        """Dock ``widget`` as a panel; View > Panels gets a toggle for it.
+
+        Args:
+            widget: the panel.
+            title: the dock's title.
+            area: where it docks.
+            name: a stable name (saved with the window layout); defaults to the title.
+            tabify_with: the name of a panel to share tabs with.
+
+        Returns:
+            The dock widget.
+        """
+        key = name or title.lower()
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        if tabify_with and tabify_with in self.panels:
+            self.tabifyDockWidget(self.panels[tabify_with], dock)
+        self.panels[key] = dock
+        self.panels_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def set_generate_panel(self, widget: QWidget) -> QDockWidget:
+        """Dock the generation panel (right, above the regions list)."""
+        dock = self.add_panel(widget, "Generate", Qt.DockWidgetArea.RightDockWidgetArea, "generate")
+        self.splitDockWidget(dock, self.panels["regions"], Qt.Orientation.Vertical)
+        return dock
+
+    def set_takes_panel(self, widget: QWidget) -> QDockWidget:
+        """Dock the takes panel (below the timeline)."""
+        return self.add_panel(widget, "Takes", Qt.DockWidgetArea.BottomDockWidgetArea, "takes")
+
+    def selected_regions(self) -> list[Region]:
+        """The document regions the user selected (in the timeline or the regions list)."""
+        project = self.services.document.project
+        ids = set(self.services.session.selected_region_ids())
+        return [r for r in project.regions if r.id in ids]
+
+    def target_ranges(self) -> list[FrameRange]:
+        """What an action on "the selection" should act on: the selected regions' spans, else
+        the time selection."""
+        regions = self.selected_regions()
+        if regions:
+            return sorted((r.start, r.end) for r in regions)
+        return self.services.session.selection()
+
+    def show_error(self, title: str, message: str) -> None:
+        """Show an error dialog (the message says what happened and what to do)."""
+        self.prompts.error(title, message)
+
+    def status(self, message: str, ms: int = 5000) -> None:
+        """Show a short message in the status bar."""
+        self.statusBar().showMessage(message, ms)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open an audio file or a project (asks to save unsaved changes first)."""
+        p = Path(path).expanduser()
+        if not p.exists():
+            self.services.settings.remove_recent_file(p)
+            self.show_error(
+                "File not found",
+                f"“{p}” does not exist any more. It may have been moved or deleted; "
+                "open it from its new place.",
+            )
+            return
+        self._maybe_save(lambda discard: self._start_open(p, discard))
+
+    # ---------------------------------------------------------------- wiring
+
+    def _connect(self) -> None:
+        s = self.services
+        a = self.actions
+        doc, session, transport, files = s.document, s.session, s.transport, s.files
+        handlers: dict[str, Callable[[], object]] = {
+            "file.open": self._open_dialog,
+            "file.save": self.save,
+            "file.save_as": self.save_as,
+            "file.export": self.export,
+            "file.close": self._close_project,
+            "file.quit": self.close,
+            "edit.undo": self._undo,
+            "edit.redo": self._redo,
+            "edit.cut": self._cut,
+            "edit.copy": lambda: doc.copy(self.target_ranges()) and self._update_actions(),
+            "edit.paste": self._paste,
+            "edit.delete": self._delete,
+            "edit.silence": lambda: doc.silence(self.target_ranges()),
+            "edit.fade_in": lambda: doc.fade_in(self.target_ranges()),
+            "edit.fade_out": lambda: doc.fade_out(self.target_ranges()),
+            "edit.gain": self._gain,
+            "edit.normalize": self._normalize,
+            "edit.select_all": self._select_all,
+            "edit.select_none": self._select_none,
+            "edit.nudge_left": lambda: self._nudge(-1, big=False),
+            "edit.nudge_right": lambda: self._nudge(1, big=False),
+            "edit.nudge_left_big": lambda: self._nudge(-1, big=True),
+            "edit.nudge_right_big": lambda: self._nudge(1, big=True),
+            "edit.preferences": self._preferences,
+            "region.add": self._add_regions,
+            "region.delete": self._delete_regions,
+            "region.next": lambda: self._step_region(1),
+            "region.previous": lambda: self._step_region(-1),
+            "view.zoom_in": session.zoom_in,
+            "view.zoom_out": session.zoom_out,
+            "view.zoom_selection": self._zoom_selection,
+            "view.zoom_fit": session.zoom_fit,
+            "view.tempo": self._tempo,
+            "transport.play": transport.play_pause,
+            "transport.stop": transport.stop,
+            "transport.play_cursor": transport.play_from_cursor,
+            "transport.start": lambda: self._go_to(0),
+            "transport.end": lambda: self._go_to(session.length),
+            "help.shortcuts": lambda: self.prompts.shortcuts(shortcut_table(SPECS)),
+            "help.about": self.prompts.about,
+        }
+        for key, fn in handlers.items():
+            a[key].triggered.connect(lambda _checked=False, fn=fn: self._guarded(fn))
+        a["view.spectrogram"].toggled.connect(self._set_spectrogram)
+        a["view.follow"].toggled.connect(self._set_follow)
+        a["view.snap_latent"].toggled.connect(lambda on: self._set_snap("latent", on))
+        a["view.snap_beats"].toggled.connect(lambda on: self._set_snap("beats", on))
+        a["view.snap_zero"].toggled.connect(lambda on: self._set_snap("zero_crossings", on))
+        a["transport.loop"].toggled.connect(transport.set_loop_enabled)
+
+        doc.project_changed.connect(self._on_project)
+        doc.project_changed.connect(lambda *_: self._schedule_autosave())
+        doc.history_changed.connect(self._on_history)
+        doc.path_changed.connect(lambda *_: self._update_title())
+        doc.error.connect(lambda msg: self.show_error("Cannot do that", msg))
+        session.selection_changed.connect(self._update_actions)
+        session.selected_regions_changed.connect(self._update_actions)
+        session.cursor_changed.connect(self._on_cursor)
+        session.view_changed.connect(self._on_view_changed)
+        transport.state_changed.connect(self._on_transport_state)
+        transport.availability_changed.connect(self._on_availability)
+        transport.error.connect(lambda msg: self.show_error("Playback failed", msg))
+        files.opened.connect(self._on_opened)
+        files.saved.connect(self._on_saved)
+        files.autosaved.connect(lambda: self.status("Autosaved.", 1500))
+        files.exported.connect(self._on_exported)
+        files.failed.connect(self._on_file_failed)
+        files.cancelled.connect(lambda label: self.status(f"{label} cancelled."))
+        files.progress.connect(self._on_progress)
+        files.busy_changed.connect(self._on_busy)
+        s.view_runner.finished.connect(self._on_view_job)
+        s.settings.recent_files_changed.connect(lambda *_: self._refresh_recent())
+        s.settings.preferences_changed.connect(self._apply_preferences)
+        self.timeline.region_edge_committed.connect(self._on_region_edge)
+        self.timeline.region_drag_out.connect(self._drag_region_out)
+        self.timeline.region_activated.connect(lambda *_: None)
+        self.timeline.context_menu_requested.connect(self._context_menu)
+        self.regions_panel.drag_out.connect(self._drag_region_out)
+        self.regions_panel.activated.connect(self._zoom_to_region)
+        self.welcome.recent.itemActivated.connect(
+            lambda item: self.open_path(item.data(Qt.ItemDataRole.UserRole))
+        )
+
+    def _guarded(self, fn: Callable[[], object]) -> None:
+        # Nothing escapes a slot: an unexpected error becomes a dialog, the document stays.
+        try:
+            fn()
+        except Sa3Error as exc:
+            self.show_error("Cannot do that", str(exc))
+        except Exception as exc:
+            log.exception("command failed")
+            self.show_error(
+                "Something went wrong",
+                f"The command failed because of an internal error ({type(exc).__name__}: "
+                f"{exc}). Your project is unchanged; please try again.",
+            )
+
+    def _restore_view_flags(self) -> None:
+        st = self.services.settings
+        a = self.actions
+        a["view.follow"].setChecked(st.flag("follow", True))
+        self.services.transport.set_follow(a["view.follow"].isChecked())
+        for key, flag in (
+            ("view.snap_latent", "snap_latent"),
+            ("view.snap_beats", "snap_beats"),
+            ("view.snap_zero", "snap_zero"),
+        ):
+            a[key].setChecked(st.flag(flag, False))
+        a["view.spectrogram"].setChecked(st.flag("spectrogram", False))
+
+    # ---------------------------------------------------------------- document -> view
+
+    def _on_project(self, project: Project) -> None:
+        s = self.services
+        has_doc = s.document.has_document
+        self.stack.setCurrentWidget(self.timeline if has_doc else self.welcome)
+        peaks = ProjectPeaks(project, s.pyramids)
+        self.timeline.set_source(peaks if has_doc else None)
+        self.timeline.set_regions(project.regions)
+        s.session.set_timeline(SAMPLE_RATE, project.frames, fit=self._fit_next)
+        self._fit_next = False
+        s.pyramids.retain(project.audio_buffers().keys())
+        live = {r.id for r in project.regions}
+        kept = [rid for rid in s.session.selected_region_ids() if rid in live]
+        s.session.set_selected_regions(kept)
+        grid = project.meta.grid
+        tempo = (
+            Tempo(grid.bpm, grid.offset / grid.sample_rate, grid.beats_per_bar) if grid else None
+        )
+        self.timeline.set_tempo(tempo)
+        self.time_display.set_grid(grid)
+        self._update_grid_lines()
+        s.transport.set_audio_provider(self._mix_provider(project))
+        self._update_format_label(project)
+        self._update_actions()
+        self._update_title()
+        if self.actions["view.spectrogram"].isChecked():
+            self._spec_timer.start()
+
+    def _mix_provider(self, project: Project) -> Callable[[], tuple[object, int]]:
+        from sa3_studio.app.mixdown import render_mix
+
+        return lambda: (render_mix(project), SAMPLE_RATE)
+
+    def _on_history(self) -> None:
+        doc = self.services.document
+        a = self.actions
+        a["edit.undo"].setText(doc.undo_text())
+        a["edit.redo"].setText(doc.redo_text())
+        a["edit.undo"].setEnabled(doc.history.can_undo)
+        a["edit.redo"].setEnabled(doc.history.can_redo)
+        self.setWindowModified(doc.is_dirty)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        doc = self.services.document
+        if doc.has_document:
+            self.setWindowTitle(f"{doc.title()}[*] — {APP_NAME}")
+        else:
+            self.setWindowTitle(APP_NAME)
+        self.setWindowModified(doc.is_dirty)
+
+    def _update_format_label(self, project: Project) -> None:
+        if not self.services.document.has_document:
+            self.format_label.setText("")
+            return
+        meta = project.meta
+        source = ""
+        if meta.source_format:
+            kind = meta.source_subtype.replace("PCM_", "").replace("_", " ")
+            source = (
+                f"  ·  source {meta.source_sample_rate / 1000:g} kHz {meta.source_format} {kind}"
+            )
+        self.format_label.setText(
+            f"{SAMPLE_RATE / 1000:g} kHz · Stereo · {format_time(project.frames)}{source}"
+        )
+
+    def _update_actions(self) -> None:
+        s = self.services
+        a = self.actions
+        has_doc = s.document.has_document and s.document.project.frames > 0
+        has_sel = has_doc and bool(self.target_ranges())
+        for key in _SELECTION_ACTIONS:
+            a[key].setEnabled(has_sel)
+        for key in _DOCUMENT_ACTIONS:
+            a[key].setEnabled(has_doc or (key in ("file.close",) and s.document.has_document))
+        a["edit.paste"].setEnabled(has_doc and s.document.clipboard is not None)
+        a["region.delete"].setEnabled(bool(s.session.selected_region_ids()))
+        available = s.transport.known_available
+        for key in ("transport.play", "transport.play_cursor"):
+            a[key].setEnabled(has_doc and available)
+
+    def _update_grid_lines(self) -> None:
+        snap = self.services.session.snap
+        grid = self.services.document.project.meta.grid
+        if snap.beats and grid is not None:
+            self.timeline.set_grid(
+                grid.beat_frames / SAMPLE_RATE, grid.offset / SAMPLE_RATE, grid.beats_per_bar
+            )
+        elif snap.latent:
+            self.timeline.set_grid(LATENT_FRAMES / SAMPLE_RATE)
+        else:
+            self.timeline.set_grid(0.0)
+
+    # ---------------------------------------------------------------- files
+
+    def _open_dialog(self) -> None:
+        path = self.prompts.open_path(self.services.settings.last_directory())
+        if path is not None:
+            self.open_path(path)
+
+    def _start_open(self, path: Path, discard_previous: bool) -> None:
+        self._discard_on_adopt = discard_previous
+        self.services.settings.set_last_directory(path.parent)
+        self.services.files.open(path)
+        self.status(f"Opening {path.name}…", 0)
+
+    def _on_opened(self, result: OpenResult) -> None:
+        s = self.services
+        history = result.history
+        if result.newer_autosave is not None:
+            if self.prompts.ask_recover_newer(result.source.stem):
+                history = result.newer_autosave
+            else:
+                result.session.discard_recovered()
+        for cid, pyr in result.pyramids.items():
+            s.pyramids.put(cid, pyr)
+        s.transport.stop()
+        s.files.adopt(result, discard_previous=self._discard_on_adopt)
+        self._discard_on_adopt = False
+        s.session.clear_selection()
+        s.session.set_selected_regions(())
+        s.session.set_cursor(0)
+        s.session.set_playhead(0)
+        self._fit_next = True
+        s.document.set_history(history, result.path)
+        if not result.recovered:
+            s.settings.add_recent_file(result.source)
+        notices = " ".join(result.notices)
+        self.status(f"Opened {result.source.name}. {notices}".strip(), 8000)
+        if result.project.meta.truncated_notice:
+            self.prompts.info(
+                "Part of the file could not be read", result.project.meta.truncated_notice
+            )
+        self.timeline.plot.setFocus()
+
+    def save(self) -> None:
+        """Save the project (asks for a file name the first time)."""
+        if self.services.document.path is None:
+            self.save_as()
+            return
+        self._save_to(None)
+
+    def save_as(self) -> None:
+        """Save the project under a new name."""
+        doc = self.services.document
+        folder = self.services.settings.last_directory() or str(Path.home())
+        suggested = str(Path(folder) / f"{doc.title()}{PROJECT_SUFFIX}")
+        path = self.prompts.save_path(suggested)
+        if path is None:
+            self._after_save = None
+            return
+        self._save_to(path)
+
+    def _save_to(self, path: Path | None) -> None:
+        doc = self.services.document
+        self._saving_project = doc.project
+        if self.services.files.save(doc.history, path) is None:
+            self._after_save = None
+
+    def _on_saved(self, path: Path) -> None:
+        doc = self.services.document
+        if self._saving_project is doc.project:
+            doc.mark_saved(path)
+        self._saving_project = None
+        self.services.settings.add_recent_file(path)
+        self.status(f"Saved {path.name}.")
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            then()
+
+    def _maybe_save(self, then: Callable[[bool], None]) -> None:
+        """Run ``then(discarded)`` once unsaved changes are saved or the user dropped them."""
+        doc = self.services.document
+        if not (doc.has_document and doc.is_dirty):
+            then(False)
+            return
+        choice = self.prompts.ask_unsaved(doc.title())
+        if choice is UnsavedChoice.CANCEL:
+            return
+        if choice is UnsavedChoice.DISCARD:
+            then(True)
+            return
+        self._after_save = lambda: then(False)
+        self.save()
+
+    def export(self) -> None:
+        """Show the export dialog and export in the background."""
+        s = self.services
+        project = s.document.project
+        regions = [
+            (r.id, f"{r.name or 'Region'}  {format_range(r.start, r.end)}")
+            for r in sorted(project.regions, key=lambda r: r.start)
+        ]
+        selected = s.session.selected_region_ids()
+        request = self.prompts.export(
+            s.files.export_formats(),
+            regions,
+            has_selection=s.session.has_selection(),
+            selection=tuple(s.session.selection()),
+            project_rate=SAMPLE_RATE,
+            source_rate=project.meta.source_sample_rate,
+            default_dir=s.settings.last_directory() or str(Path.home()),
+            base_name=s.document.title(),
+            preselect_region=selected[0] if selected else "",
+        )
+        if request is not None:
+            self.start_export(request)
+
+    def start_export(self, request: ExportRequest) -> None:
+        """Export as ``request`` says (in the background)."""
+        self.services.files.export(self.services.document.project, request)
+
+    def _on_exported(self, summary: ExportSummary) -> None:
+        names = ", ".join(p.name for p in summary.paths)
+        self.status(f"Exported {names}. {' '.join(summary.notices)}".strip(), 8000)
+
+    def _on_file_failed(self, title: str, message: str) -> None:
+        self._after_save = None
+        self._saving_project = None
+        self.status(title)
+        self.show_error(title, message)
+
+    def _on_progress(self, label: str, fraction: float) -> None:
+        self.progress_label.setText(label)
+        self.progress.setValue(int(fraction * 1000))
+
+    def _on_busy(self, busy: bool) -> None:
+        for w in (self.progress_label, self.progress, self.cancel_button):
+            w.setVisible(busy)
+        if busy:
+            self.progress.setValue(0)
+
+    def _close_project(self) -> None:
+        def close(discard: bool) -> None:
+            s = self.services
+            s.transport.stop()
+            s.files.close_document(discard_unsaved=discard)
+            self._fit_next = True
+            s.session.clear_selection()
+            s.session.set_selected_regions(())
+            s.session.set_cursor(0)
+            s.document.close()
+
+        self._maybe_save(close)
+
+    def _refresh_recent(self) -> None:
+        files = self.services.settings.recent_files()
+        self.recent_menu.clear()
+        self.welcome.recent.clear()
+        for i, f in enumerate(files):
+            p = Path(f)
+            act = self.recent_menu.addAction(f"&{i + 1}  {p.name}")
+            act.setToolTip(str(p))
+            act.triggered.connect(lambda _c=False, f=f: self.open_path(f))
+            item = QListWidgetItem(f"{p.name}    —    {p.parent}")
+            item.setData(Qt.ItemDataRole.UserRole, f)
+            self.welcome.recent.addItem(item)
+        self.welcome.recent.setVisible(bool(files))
+        if files:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear Recent Files")
+            clear.triggered.connect(self.services.settings.clear_recent_files)
+        self.recent_menu.setEnabled(bool(files))
+
+    # ---------------------------------------------------------------- autosave
+
+    def _apply_autosave_interval(self, seconds: int) -> None:
+        self._autosave_ms = max(seconds, 0) * 1000
+        if self._autosave_ms == 0:
+            self._autosave.stop()
+
+    def _schedule_autosave(self) -> None:
+        doc = self.services.document
+        if (
+            self._autosave_ms
+            and doc.has_document
+            and doc.is_dirty
+            and not self._autosave.isActive()
+        ):
+            self._autosave.start(self._autosave_ms)
+
+    def _on_autosave_timer(self) -> None:
+        doc = self.services.document
+        if doc.has_document and doc.is_dirty:
+            self.services.files.autosave(doc.history)
+
+    def offer_recovery(self) -> None:
+        """Offer autosaved work that a crashed session left behind (called at start-up)."""
+        files = self.services.files
+        items = files.find_recoverable()
+        if not items:
+            return
+        names = [
+            f"{i.title} — {i.label or 'opened'} ({i.steps - 1} edits)" if i.steps > 1 else i.title
+            for i in items
+        ]
+        choice = self.prompts.ask_recover(names)
+        if choice is None:
+            for item in items:
+                files.discard_recoverable(item)
+            return
+        files.recover(items[choice])
+
+    # ---------------------------------------------------------------- edits
+
+    def _undo(self) -> None:
+        self.services.document.undo()
+
+    def _redo(self) -> None:
+        self.services.document.redo()
+
+    def _cut(self) -> None:
+        ranges = self.target_ranges()
+        if self.services.document.cut(ranges):
+            self._collapse_to(ranges[0][0])
+
+    def _delete(self) -> None:
+        ranges = self.target_ranges()
+        if self.services.document.delete(ranges):
+            self._collapse_to(ranges[0][0])
+
+    def _collapse_to(self, frame: int) -> None:
+        s = self.services.session
+        s.clear_selection()
+        s.set_selected_regions(())
+        s.set_cursor(frame)
+        self._update_actions()
+
+    def _paste(self) -> None:
+        s = self.services.session
+        bounds = s.selection_bounds()
+        at = bounds[0] if bounds is not None else s.cursor
+        n = self.services.document.paste(at)
+        if n:
+            s.set_selected_regions(())
+            s.set_selection([(at, at + n)])
+
+    def _gain(self) -> None:
+        ranges = self.target_ranges()
+        db = self.prompts.gain_db()
+        if db is not None:
+            self.services.document.gain(ranges, db)
+
+    def _normalize(self) -> None:
+        ranges = self.target_ranges()
+        target = self.prompts.normalize_target()
+        if target is not None:
+            self.services.document.normalize(ranges, target)
+
+    def _select_all(self) -> None:
+        self.services.session.set_selected_regions(())
+        self.services.session.select_all()
+
+    def _select_none(self) -> None:
+        self.services.session.set_selected_regions(())
+        self.services.session.clear_selection()
+
+    def _nudge_step(self, big: bool) -> int:
+        s = self.services.session
+        grid = self.services.document.project.meta.grid
+        if s.snap.beats and grid is not None:
+            return round(grid.bar_frames if big else grid.beat_frames)
+        if s.snap.latent:
+            return LATENT_FRAMES * (8 if big else 1)
+        return round(NUDGE_S * SAMPLE_RATE * (10 if big else 1))
+
+    def _nudge(self, direction: int, *, big: bool) -> None:
+        s = self.services.session
+        step = direction * self._nudge_step(big)
+        if s.has_selection() and not s.selected_region_ids():
+            s.nudge_selection(step)
+        else:
+            s.set_cursor(s.cursor + step)
+            s.ensure_visible(s.cursor / SAMPLE_RATE)
+
+    def _add_regions(self) -> None:
+        s = self.services.session
+        ids = self.services.document.add_regions(s.selection())
+        if ids:
+            s.set_selected_regions(ids)
+
+    def _delete_regions(self) -> None:
+        ids = list(self.services.session.selected_region_ids())
+        if self.services.document.delete_regions(ids):
+            self.services.session.set_selected_regions(())
+
+    def _step_region(self, direction: int) -> None:
+        s = self.services.session
+        regions = sorted(self.services.document.project.regions, key=lambda r: r.start)
+        if not regions:
+            return
+        cur = s.cursor
+        if direction > 0:
+            nxt = next((r for r in regions if r.start > cur), regions[0])
+        else:
+            nxt = next((r for r in reversed(regions) if r.start < cur), regions[-1])
+        s.set_selected_regions([nxt.id])
+        s.set_selection([(nxt.start, nxt.end)])
+        s.set_cursor(nxt.start)
+        s.ensure_visible(nxt.start / SAMPLE_RATE)
+
+    def _on_region_edge(self, region_id: str, start: int, end: int) -> None:
+        doc = self.services.document
+        doc.seal()
+        if not doc.set_region_span(region_id, start, end):
+            self.timeline.regions_item.clear_preview()
+            return
+        s = self.services.session
+        if region_id in s.selected_region_ids():
+            spans = [(r.start, r.end) for r in self.selected_regions()]
+            s.set_selection(spans)
+
+    def _zoom_selection(self) -> None:
+        s = self.services.session
+        ranges = self.target_ranges()
+        if ranges:
+            a, b = ranges[0][0], ranges[-1][1]
+            margin = 0.05 * (b - a)
+            s.set_view((a - margin) / SAMPLE_RATE, (b + margin) / SAMPLE_RATE)
+
+    def _zoom_to_region(self, region_id: str) -> None:
+        for r in self.services.document.project.regions:
+            if r.id == region_id:
+                margin = 0.1 * (r.end - r.start)
+                self.services.session.set_view(
+                    (r.start - margin) / SAMPLE_RATE, (r.end + margin) / SAMPLE_RATE
+                )
+
+    def _tempo(self) -> None:
+        grid = self.services.document.project.meta.grid
+        bpm = self.prompts.tempo(grid.bpm if grid else None)
+        if bpm is None:
+            return
+        self.services.document.set_tempo(bpm if bpm > 0 else None)
+
+    def _context_menu(self, pos: object) -> None:
+        menu = QMenu(self)
+        a = self.actions
+        for key in (
+            "edit.cut",
+            "edit.copy",
+            "edit.paste",
+            "edit.delete",
+            None,
+            "edit.silence",
+            "edit.fade_in",
+            "edit.fade_out",
+            "edit.gain",
+            "edit.normalize",
+            None,
+            "region.add",
+            "region.delete",
+            None,
+            "file.export",
+        ):
+            if key is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(a[key])
+        menu.exec(pos)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- drag and drop
+
+    def _drag_region_out(self, region_id: str) -> None:
+        try:
+            path = export_region_for_drag(self.services.document.project, region_id)
+        except Sa3Error as exc:
+            self.show_error("Cannot drag the region", str(exc))
+            return
+        self.start_drag(path)
+
+    def region_mime_data(self, path: Path) -> QMimeData:
+        """What a dragged region carries: the WAV file's URL (DAWs and file managers take it)."""
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        return mime
+
+    def start_drag(self, path: Path) -> None:
+        """Start an OS drag of the file at ``path`` (tests replace this)."""
+        drag = QDrag(self)
+        drag.setMimeData(self.region_mime_data(path))
+        drag.setPixmap(icon("region", self._theme.text).pixmap(32, 32))
+        drag.exec(Qt.DropAction.CopyAction)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if self._dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        path = self._dropped_path(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_path(path))
+
+    @staticmethod
+    def _dropped_path(mime: QMimeData) -> Path | None:
+        for url in mime.urls():
+            if url.isLocalFile():
+                p = Path(url.toLocalFile())
+                if p.is_file():
+                    return p
+        return None
+
+    # ---------------------------------------------------------------- view
+
+    def _set_snap(self, mode: str, on: bool) -> None:
+        self.services.session.set_snap(**{mode: on})
+        flag = {"latent": "snap_latent", "beats": "snap_beats", "zero_crossings": "snap_zero"}[mode]
+        self.services.settings.set_flag(flag, on)
+        if mode == "beats" and on and self.services.document.project.meta.grid is None:
+            self.status("Snap to beats needs a tempo: set one with View > Set Tempo.")
+        self._update_grid_lines()
+
+    def _set_follow(self, on: bool) -> None:
+        self.services.transport.set_follow(on)
+        self.services.settings.set_flag("follow", on)
+
+    def _set_spectrogram(self, on: bool) -> None:
+        self.timeline.set_spectrogram_visible(on)
+        self.services.settings.set_flag("spectrogram", on)
+        if on:
+            self._spec_timer.start()
+        else:
+            self.timeline.set_spectrogram(None)
+
+    def _on_view_changed(self, *_: float) -> None:
+        if self.actions["view.spectrogram"].isChecked():
+            self._spec_timer.start()
+
+    def _request_spectrogram(self) -> None:
+        s = self.services
+        project = s.document.project
+        if not s.document.has_document or project.frames == 0:
+            return
+        start_s, end_s = s.session.view_range()
+        a = max(int(start_s * SAMPLE_RATE), 0)
+        b = min(int(end_s * SAMPLE_RATE), project.frames)
+        if b <= a:
+            return
+        columns = max(int(self.timeline.view_box.width()), 64)
+        peaks = ProjectPeaks(project, s.pyramids)
+        frames = project.frames
+
+        def work(progress: object, token: object) -> Spectrogram:
+            return compute_spectrogram(peaks.samples, frames, SAMPLE_RATE, a, b, columns)
+
+        self._spec_job = s.view_runner.submit("spectrogram", work, "Spectrogram")
+
+    def _on_view_job(self, job: Job, result: object) -> None:
+        if (
+            job is self._spec_job
+            and isinstance(result, Spectrogram)
+            and self.actions["view.spectrogram"].isChecked()
+        ):
+            self.timeline.set_spectrogram(result)
+
+    def _go_to(self, frame: int) -> None:
+        s = self.services
+        s.session.set_cursor(frame)
+        s.session.ensure_visible(frame / SAMPLE_RATE)
+        if s.transport.is_playing:
+            s.transport.seek(frame)
+
+    def _on_cursor(self, frame: int) -> None:
+        t = self.services.transport
+        if t.state in (TransportState.PLAYING, TransportState.PAUSED):
+            t.seek(frame)
+
+    # ---------------------------------------------------------------- transport
+
+    def _check_audio_devices(self) -> None:
+        try:
+            self.services.transport.check_devices()
+        except Exception:  # a broken audio system must not stop the editor
+            log.exception("checking audio devices failed")
+            self._on_availability(False, "The audio system could not be queried.")
+        device = self.services.settings.preferences().output_device
+        if device and self.services.transport.available:
+            self.services.transport.set_output_device(device)
+
+    def _on_transport_state(self, state: str) -> None:
+        playing = state == TransportState.PLAYING.value
+        a = self.actions["transport.play"]
+        a.setIcon(icon("pause" if playing else "play", self._theme.text))
+        a.setText("&Pause" if playing else "&Play")
+        self.time_display.set_playing(
+            state in (TransportState.PLAYING.value, TransportState.PAUSED.value)
+        )
+        self.timeline.set_playhead_visible(state != TransportState.STOPPED.value)
+
+    def _on_availability(self, available: bool, message: str) -> None:
+        self.device_label.setVisible(not available)
+        self.device_label.setText("" if available else "No audio output device")
+        self.device_label.setToolTip(message)
+        if not available:
+            self.status(message, 10000)
+        self._update_actions()
+
+    # ---------------------------------------------------------------- settings
+
+    def _preferences(self) -> None:
+        s = self.services
+        prefs = self.prompts.settings(s.settings.preferences(), s.transport.output_device_names())
+        if prefs is not None:
+            s.settings.set_preferences(prefs)
+
+    def _apply_preferences(self, prefs: Preferences) -> None:
+        theme = theme_named(prefs.theme)
+        if theme.name != self._theme.name:
+            self.set_theme(theme)
+        self.services.transport.set_output_device(prefs.output_device)
+        self._apply_autosave_interval(prefs.autosave_seconds)
+
+    def set_theme(self, theme: Theme) -> None:
+        """Switch every colour of the window to ``theme``."""
+        self._theme = theme
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        self.timeline.set_theme(theme)
+        for spec in SPECS:
+            if spec.icon:
+                self.actions[spec.id].setIcon(icon(spec.icon, theme.text, theme.dim_text))
+        self._on_transport_state(self.services.transport.state.value)
+
+    @property
+    def theme(self) -> Theme:
+        """The current theme."""
+        return self._theme
+
+    # ---------------------------------------------------------------- closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        doc = self.services.document
+        discard = False
+        if not self._closing and doc.has_document and doc.is_dirty:
+            choice = self.prompts.ask_unsaved(doc.title())
+            if choice is UnsavedChoice.CANCEL:
+                event.ignore()
+                return
+            if choice is UnsavedChoice.SAVE:
+                event.ignore()
+                self._after_save = self._close_after_save
+                self.save()
+                return
+            discard = True
+        self._closing = True
+        self.shutdown(discard_unsaved=discard)
+        event.accept()
+
+    def _close_after_save(self) -> None:
+        self._closing = True
+        self.close()
+
+    def shutdown(self, *, discard_unsaved: bool = False) -> None:
+        """Stop playback and background work, close the project, remember the layout.
+
+        Args:
+            discard_unsaved: the user chose to drop unsaved changes (their autosave goes too);
+                otherwise unsaved work stays recoverable.
+        """
+        s = self.services
+        self._autosave.stop()
+        self._spec_timer.stop()
+        doc = s.document
+        if not discard_unsaved and doc.has_document and doc.is_dirty:
+            # Quitting with unsaved work the user did not drop: make sure it is on disk.
+            s.files.autosave(doc.history)
+        s.settings.set_window_state(self.saveGeometry(), self.saveState())
+        s.settings.sync()
+        s.shutdown(discard_unsaved=discard_unsaved)
