@@ -78,10 +78,12 @@ class EncodedSource:
     Attributes:
         latents: ``(1, C, L)`` on the pipeline's device.
         audio_samples: the length (samples) the source was padded or cropped to before encoding.
+        seconds: the generation duration the latents were made for.
     """
 
     latents: torch.Tensor
     audio_samples: int
+    seconds: float = 0.0
 
 
 class Pipeline:
@@ -113,7 +115,7 @@ class Pipeline:
         self.model_id = model_id
         self.weights_hash = weights_hash
         self.folder = folder
-        self.loras: list[Any] = []
+        self._lora_stack: Any = None  # engine.lora.LoraStack, made on the first add_lora
 
     # -- facts about the model ------------------------------------------------------------------
 
@@ -197,7 +199,9 @@ class Pipeline:
         plan = self.plan([seconds])
         with torch.inference_mode():
             latents = self._encode(t, plan.audio_samples)
-        return EncodedSource(latents=latents, audio_samples=plan.audio_samples)
+        return EncodedSource(
+            latents=latents, audio_samples=plan.audio_samples, seconds=float(seconds)
+        )
 
     def _encode(self, audio: torch.Tensor, samples: int) -> torch.Tensor:
         """Crop or zero-pad ``(C, N)`` to ``samples``, then SAME-encode → ``(1, C_lat, L)``."""
@@ -227,9 +231,14 @@ class Pipeline:
         if d is None:
             source = request.inpaint_audio if request.inpaint_audio is not None else None
             source = source if source is not None else request.init_audio
-            if source is None:
-                raise GenerationError("Text-to-audio needs a duration in seconds.")
-            d = np.asarray(source).shape[-1] / self.sample_rate
+            if source is not None:
+                d = np.asarray(source).shape[-1] / self.sample_rate
+            elif isinstance(request.source_latents, EncodedSource):
+                d = request.source_latents.seconds
+            else:
+                raise GenerationError(
+                    "Text-to-audio needs a duration: give the number of seconds to generate."
+                )
         if isinstance(d, (int, float)):
             return [float(d)] * batch
         values = [float(x) for x in d]
@@ -245,6 +254,11 @@ class Pipeline:
         if isinstance(request.prompt, str):
             return [request.prompt] * request.batch_size, request.batch_size
         prompts = [str(p) for p in request.prompt]
+        if not prompts:
+            raise GenerationError(
+                "An empty list of prompts was given; give one prompt (it may be empty for "
+                "unconditional audio), or one per take."
+            )
         if request.batch_size not in (1, len(prompts)):
             raise GenerationError(
                 f"{len(prompts)} prompts were given for {request.batch_size} takes; "
@@ -319,6 +333,13 @@ class Pipeline:
             if not request.inpaint_regions:
                 raise GenerationError("Inpainting needs at least one region to regenerate.")
             regions = validate_regions(request.inpaint_regions, max(durations))
+            end = max(durations)
+            for r_start, r_end in regions:
+                if r_end > end + 0.5 / sr:
+                    raise GenerationError(
+                        f"Region {r_start:.3f}-{r_end:.3f} s ends after the end of the audio "
+                        f"({end:.3f} s); shorten the region or generate a longer duration."
+                    )
         if not 0.0 < request.init_noise_level <= 1.0:
             raise GenerationError("The init noise level must be greater than 0 and at most 1.")
         seed = int(request.seed) if request.seed is not None else random.randrange(2**31)
@@ -537,19 +558,45 @@ class Pipeline:
 
     # -- LoRA -----------------------------------------------------------------------------------
 
+    def _loras(self) -> Any:
+        if self._lora_stack is None:
+            from sa3_studio.engine.lora import LoraStack
+
+            # LoRA keys are relative to the official DiT wrapper ("model." + DiT path) and to
+            # the conditioner's module dict ("conditioners." + id path), reference §6.1.
+            self._lora_stack = LoraStack(
+                {"model.": self.dit, "conditioners.": self.conditioner.conditioners}
+            )
+        return self._lora_stack
+
+    @property
+    def loras(self) -> tuple[Any, ...]:
+        """The applied LoRAs (``engine.lora.LoraEntry``) in application order."""
+        return () if self._lora_stack is None else tuple(self._lora_stack.entries)
+
     def add_lora(self, path: str | Path, strength: float = 1.0) -> int:
-        """Apply a LoRA file (stacked after those already applied); returns its index."""
-        from sa3_studio.engine import lora
+        """Apply a LoRA file on top of those already applied.
 
-        handle = lora.apply_lora_file(
-            path, dit=self.dit, conditioner=self.conditioner, strength=strength
-        )
-        self.loras.append(handle)
-        return len(self.loras) - 1
+        Args:
+            path: an official-format LoRA ``.safetensors`` file.
+            strength: 0 = off (exactly the base model), 1 = as trained.
 
-    def set_lora_strength(self, index: int, strength: float) -> None:
-        """Change one LoRA's strength at runtime (0 = off, exactly the base weights)."""
-        self.loras[index].set_strength(strength)
+        Returns:
+            A handle for :meth:`set_lora_strength` and :meth:`remove_lora`.
+
+        Raises:
+            WeightsError: the file is unusable or does not fit this model (nothing changes).
+        """
+        handle: int = self._loras().add(path, strength)
+        return handle
+
+    def set_lora_strength(self, handle: int | None, strength: float) -> None:
+        """Change one LoRA's strength (``handle``), or every LoRA's (``None``), at any time."""
+        self._loras().set_strength(handle, strength)
+
+    def remove_lora(self, handle: int) -> None:
+        """Take one LoRA off; the base weights were never changed."""
+        self._loras().remove(handle)
 
 
 AttentionArg = Literal["exact", "official-cpu"]

@@ -322,7 +322,10 @@ def _random_tensor(
         return torch.full(shape, 1.0)
     if name.endswith("bottleneck.scaling_factor"):
         return normal(0.1, 1.0)
-    if leaf == "alpha":  # DyT: tanh(alpha * x), alpha near 1
+    if leaf == "alpha":  # DyT: tanh(alpha * x)
+        if ".q_norm." in name or ".k_norm." in name:
+            # Sharper attention, so the two maps of differential attention differ.
+            return normal(0.6, 3.0).clamp_min(1.0)
         return normal(0.2, 1.0).clamp_min(0.3)
     if leaf == "gamma":
         return normal(0.1, 1.0)
@@ -340,6 +343,11 @@ def _random_tensor(
         return normal(0.1)
     if len(shape) >= 2:
         fan_in = math.prod(shape[1:])
+        if name.startswith("pretransform.") and name.endswith("self_attn.to_out.weight"):
+            # With plain random weights the learned new tokens dominate SAME's residual stream
+            # and decoded audio hardly depends on the latents; a strong attention output makes
+            # it follow them (and the DiT's noise), as a trained decoder does.
+            return normal(20.0 / math.sqrt(fan_in))
         return normal(1.0 / math.sqrt(fan_in))
     return normal(0.1)
 
