@@ -208,6 +208,14 @@ class GenerateOptions:
     new_s: float = 10.0
     crossfade_s: float = DEFAULT_CROSSFADE_S
 
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            raise GenerationError(
+                f"{self.mode!r} is not a mode; use regenerate, extend, vary or new."
+            ) from None
+
     @property
     def prefix_text(self) -> str:
         """The prefix itself."""

@@ -142,6 +142,7 @@ class GenerationController(QObject):
         takes_added(job_id, take_ids): a generation finished and its takes were kept.
         audition_changed(take_id): the take being auditioned ("" when none).
         ab_changed(hearing_take): the A/B switch moved (True: the take is heard).
+        pending_changed(): :meth:`pending_regions` changed (a job was queued or ended).
         model_changed(): the chosen model, or what is known about it, changed.
         error(title, message): something the user must read (a dialog).
         status(message): a passing note for the status bar.
@@ -152,6 +153,7 @@ class GenerationController(QObject):
     takes_added = Signal(int, list)
     audition_changed = Signal(str)
     ab_changed = Signal(bool)
+    pending_changed = Signal()
     model_changed = Signal()
     error = Signal(str, str)
     status = Signal(str)
@@ -386,6 +388,7 @@ class GenerationController(QObject):
         self._epoch += 1
         self._engine.cancel_tagged(("document", old))
         self._submitted.clear()
+        self.pending_changed.emit()
         self._current.clear()
         self._stop_audition()
         self.overlays_changed.emit()
@@ -398,6 +401,7 @@ class GenerationController(QObject):
             task, plan.label, model_path=model.path, model_name=model.name, tag=tag
         )
         self._submitted[job_id] = _Submitted(plan, self._epoch)
+        self.pending_changed.emit()
         for line in plan.describe()[:1]:
             self.status.emit(f"Queued: {plan.label} ({line}).")
         return job_id
@@ -461,6 +465,7 @@ class GenerationController(QObject):
         sub = self._submitted.pop(job_id, None)
         if sub is None or not isinstance(outcome, GenerationOutcome):
             return
+        self.pending_changed.emit()
         if sub.epoch != self._epoch:
             log.info("dropped the takes of job %d: their document was closed", job_id)
             return
@@ -490,11 +495,13 @@ class GenerationController(QObject):
     @Slot(int, str, str)
     def _on_job_failed(self, job_id: int, title: str, message: str) -> None:
         if self._submitted.pop(job_id, None) is not None:
+            self.pending_changed.emit()
             self.error.emit(title, message)
 
     @Slot(int)
     def _on_job_cancelled(self, job_id: int) -> None:
         if self._submitted.pop(job_id, None) is not None:
+            self.pending_changed.emit()
             self.status.emit("Generation cancelled.")
 
     # -- takes ---------------------------------------------------------------------------------

@@ -283,7 +283,6 @@ class ModelsDialog(QDialog):
                 total = max(total, done, 1)
                 progress(done / total, f"{_bytes_text(done)} of {_bytes_text(total)}")
 
-            progress(0.0, "Starting…")
             return download(name, dest, progress=on_bytes, token=token)
 
         gated = (

@@ -229,7 +229,7 @@ class TakesPanel(QWidget):
         c.current_take_changed.connect(self._on_current_take_changed)
         c.audition_changed.connect(self._on_audition_changed)
         c.ab_changed.connect(self._on_ab_changed)
-        c.engine.queue_changed.connect(self.refresh)
+        c.pending_changed.connect(self.refresh)
         self.tree.currentItemChanged.connect(self._on_item_changed)
         self.tree.key_action.connect(self._on_key)
         self.region_prompt.editingFinished.connect(self._commit_region_prompt)

@@ -223,13 +223,14 @@ def catalog(models: list[ModelInfo], download: Any = None) -> ModelCatalog:
 
 
 def song(seconds: float = 20.0, seed: int = 1) -> AudioData:
-    """Stereo test audio: a chord with a little noise."""
+    """Stereo test audio: a chord with a little noise (one second, repeated)."""
     rng = np.random.default_rng(seed)
-    n = round(seconds * SR)
-    t = np.arange(n) / SR
+    t = np.arange(SR) / SR
     base = 0.2 * np.sin(2 * math.pi * 220 * t) + 0.1 * np.sin(2 * math.pi * 330 * t)
-    audio = np.stack([base, base]) + 0.01 * rng.standard_normal((2, n))
-    return AudioData.from_array(audio.astype(np.float32))
+    second = (np.stack([base, base]) + 0.01 * rng.standard_normal((2, SR))).astype(np.float32)
+    n = round(seconds * SR)
+    audio = np.tile(second, (1, -(-n // SR)))[:, :n]
+    return AudioData.from_array(audio, copy=False)
 
 
 def project(seconds: float = 20.0) -> Project:
