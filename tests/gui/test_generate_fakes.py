@@ -248,7 +248,7 @@ class Env:
     controller: GenerationController
     transport: Transport
     backend: ManualBackend
-    factory: FakeFactory
+    factory: Any
     errors: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -261,7 +261,7 @@ class Env:
 
 
 def make_env(
-    factory: FakeFactory | None = None,
+    factory: Any = None,
     song_project: Project | None = None,
     *,
     model: ModelInfo | None = None,
