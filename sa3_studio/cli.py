@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 _EPILOG = """\
 commands:
-  (none)      open the editor window (optionally with an audio file or project)
+  FILE        open the editor window with an audio file or project (or no FILE)
   generate    text-to-audio
   inpaint     regenerate regions of an audio file in place
   continue    extend an audio file
@@ -28,21 +28,25 @@ Run `sa3-studio COMMAND --help` for the options of a command.
 """
 
 
-def _add_generation_options(p: argparse.ArgumentParser, *, needs_prompt: bool = True) -> None:
-    p.add_argument("--model", default=None, help="model name (e.g. small-music) or folder path")
-    p.add_argument("-p", "--prompt", required=needs_prompt, default="", help="text prompt")
+def _add_generation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME|PATH",
+        help="model name (e.g. small-music) or model folder (default: the first one installed)",
+    )
+    p.add_argument("-p", "--prompt", required=True, help="text prompt ('' for unconditional audio)")
     p.add_argument("--negative-prompt", default=None, help="negative prompt (-base models)")
-    p.add_argument("--duration", type=float, default=None, help="seconds of audio to make")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: model's)")
     p.add_argument("--cfg-scale", type=float, default=None, help="guidance scale (-base models)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    p.add_argument("--batch", type=int, default=1, help="number of takes")
+    p.add_argument("--batch", type=int, default=1, help="number of takes (made together)")
     p.add_argument(
         "--lora",
         action="append",
         default=[],
         metavar="PATH[:STRENGTH]",
-        help="LoRA file to apply (repeatable)",
+        help="LoRA file to apply, optionally with a strength (repeatable)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
@@ -52,44 +56,124 @@ def _add_generation_options(p: argparse.ArgumentParser, *, needs_prompt: bool = 
         default="exact",
         help="padding semantics: exact (default) or the official CPU fallback",
     )
-    p.add_argument("-o", "--output", default=None, help="output file (.wav or .flac)")
-    p.add_argument("--no-prefix", action="store_true", help="do not add the model's prompt tags")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="output .wav (32-bit float) or .flac (24-bit); several takes are written as "
+        "FILE_1.wav, FILE_2.wav, ... (default: COMMAND_SEED.wav)",
+    )
+    p.add_argument(
+        "--no-prefix",
+        action="store_true",
+        help="do not add the model's prompt tags (e.g. 'TrackType: Music, ')",
+    )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``sa3-studio`` (imports nothing heavy)."""
+def _add_splice_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the model's whole decoded output instead of the source with only the "
+        "regenerated parts replaced",
+    )
+    p.add_argument(
+        "--crossfade-ms",
+        type=float,
+        default=25.0,
+        help="equal-power crossfade at each seam, inside the region (default 25)",
+    )
+
+
+COMMANDS = ("generate", "inpaint", "continue", "vary", "models")
+_USAGE = "sa3-studio [-h] [--version] [-v] [FILE | COMMAND ...]"
+
+
+def _base_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sa3-studio",
+        usage=_USAGE,
         description="SA3 Studio: regenerate regions of a song in place with Stable Audio 3.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"SA3 Studio {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    return parser
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """The parser for opening the editor: ``sa3-studio [-v] [FILE]``."""
+    parser = _base_parser()
     parser.add_argument("path", nargs="?", help="audio file or project to open in the editor")
+    parser.set_defaults(command=None)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sa3-studio COMMAND ...`` (imports nothing heavy).
+
+    The editor's optional FILE argument is parsed by :func:`build_gui_parser`: one optional
+    positional before the subcommands would swallow the command name (``models list``).
+    """
+    parser = _base_parser()
+    parser.set_defaults(path=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("generate", help="text-to-audio")
     _add_generation_options(g)
+    g.add_argument(
+        "--duration", type=float, default=None, help="seconds of audio to make (default 30)"
+    )
 
     inp = sub.add_parser("inpaint", help="regenerate regions of an audio file in place")
     _add_generation_options(inp)
-    inp.add_argument("--inpaint-audio", required=True, help="source audio file (any format/rate)")
-    inp.add_argument("--inpaint-start", type=float, action="append", required=True)
-    inp.add_argument("--inpaint-end", type=float, action="append", required=True)
-    inp.add_argument("--raw", action="store_true", help="write the model's whole decoded output")
-    inp.add_argument("--crossfade-ms", type=float, default=25.0, help="seam crossfade length")
+    inp.add_argument(
+        "--inpaint-audio", required=True, metavar="FILE", help="source audio (any format/rate)"
+    )
+    inp.add_argument(
+        "--inpaint-start",
+        type=float,
+        action="append",
+        required=True,
+        metavar="SECONDS",
+        help="start of a region to regenerate (repeatable, one per --inpaint-end)",
+    )
+    inp.add_argument(
+        "--inpaint-end",
+        type=float,
+        action="append",
+        required=True,
+        metavar="SECONDS",
+        help="end of a region to regenerate (repeatable)",
+    )
+    _add_splice_options(inp)
 
     cont = sub.add_parser("continue", help="extend an audio file")
     _add_generation_options(cont)
-    cont.add_argument("--inpaint-audio", required=True, help="source audio file")
-    cont.add_argument("--raw", action="store_true", help="write the model's whole decoded output")
-    cont.add_argument("--crossfade-ms", type=float, default=25.0, help="seam crossfade length")
+    cont.add_argument(
+        "--inpaint-audio", required=True, metavar="FILE", help="source audio (any format/rate)"
+    )
+    cont.add_argument(
+        "--duration",
+        type=float,
+        required=True,
+        help="total length in seconds (source plus continuation)",
+    )
+    _add_splice_options(cont)
 
     vary = sub.add_parser("vary", help="audio-to-audio variation")
     _add_generation_options(vary)
-    vary.add_argument("--init-audio", required=True, help="audio file to vary")
-    vary.add_argument("--init-noise-level", type=float, default=0.9, help="0..1; lower = closer")
+    vary.add_argument(
+        "--init-audio", required=True, metavar="FILE", help="audio file to vary (any format/rate)"
+    )
+    vary.add_argument(
+        "--init-noise-level", type=float, default=0.9, help="0..1; lower stays closer (0.9)"
+    )
+    vary.add_argument(
+        "--duration", type=float, default=None, help="seconds to make (default: the file's)"
+    )
 
     models = sub.add_parser("models", help="list, download and verify model weights")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -100,15 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--dir", default=None, help="download into this folder (default ./models)")
     mv = msub.add_parser("verify", help="check that model files are complete and readable")
     mv.add_argument("name", nargs="?", default=None, help="model name or folder (default: all)")
+    mv.add_argument("--dir", action="append", default=[], help="extra folder to search")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sa3-studio`` and ``python -m sa3_studio``."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser() if first is None or first in COMMANDS else build_gui_parser()
+    args = parser.parse_args(args_list)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        # Commands print their own progress; their library records only when asked (-v).
+        level=logging.DEBUG
+        if args.verbose
+        else (logging.INFO if args.command is None else logging.WARNING),
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
@@ -116,12 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gui([args.path] if args.path else [])
 
-    from sa3_studio.errors import Sa3Error
+    from sa3_studio.errors import Cancelled, Sa3Error
 
     try:
         from sa3_studio import commands
 
         return commands.run(args)
+    except Cancelled as exc:
+        print(f"sa3-studio: {exc}", file=sys.stderr)
+        return 130
     except Sa3Error as exc:
         print(f"sa3-studio: {exc}", file=sys.stderr)
         return 2

@@ -177,7 +177,10 @@ class Pipeline:
             )
         if not np.isfinite(arr).all():
             raise GenerationError(f"The {what} contains NaN or infinite samples.")
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not arr.flags.writeable:  # torch wants writable memory; callers' buffers are shared
+            arr = arr.copy()
+        t = torch.from_numpy(arr)
         channels = self.autoencoder.io_channels
         if t.shape[0] == 1 and channels == 2:
             t = t.expand(2, -1)

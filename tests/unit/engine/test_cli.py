@@ -1,0 +1,396 @@
+"""The ``sa3-studio`` commands, run in-process on the tiny 44.1 kHz synthetic model."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import save_file
+
+from sa3_studio.cli import main
+from sa3_studio.engine.synthetic import make_random_model
+
+SR = 44100
+MUSIC = "TrackType: Music, VocalType: Instrumental, "
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, vectors_dir: Path) -> Path:
+    return make_random_model(
+        tmp_path_factory.mktemp("cli") / "tiny44k",
+        preset="tiny44k",
+        seed=5,
+        text_encoder_src=vectors_dir / "t5gemma_tiny",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real model folders or hub cache: every search sees only what a test puts there."""
+    empty = tmp_path / "empty-hub"
+    empty.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(empty))
+    monkeypatch.delenv("SA3_STUDIO_MODELS", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _tone(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.02 * rng.standard_normal(t.size)
+    return np.stack([x, 0.5 * x], axis=1).astype(np.float32)  # (frames, 2) for soundfile
+
+
+def _write_source(path: Path, seconds: float, rate: int = SR) -> np.ndarray:
+    sf.write(str(path), _tone(seconds, rate), rate, subtype="PCM_16")
+    data, _ = sf.read(str(path), dtype="float32")
+    return data  # (frames, 2), exactly what the file holds
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _comment(path: Path) -> str:
+    with sf.SoundFile(str(path)) as f:
+        return str(f.comment)
+
+
+# --------------------------------------------------------------------------------------------
+# generate
+# --------------------------------------------------------------------------------------------
+
+
+def test_generate_writes_a_tagged_file_and_prints_the_seed(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pad.wav"
+    code, stdout, _ = _run(
+        capsys, "generate", "--model", str(model_dir), "-p", "warm pad",
+        "--duration", "3", "--seed", "17", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    assert f"Prompt: '{MUSIC}warm pad'" in stdout
+    assert "Seed: 17" in stdout
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (SR, 2, 3 * SR)
+    comment = _comment(out)
+    assert f"prompt: {MUSIC}warm pad" in comment
+    assert "seed: 17" in comment
+    assert "model: tiny44k" in comment
+    audio, _ = sf.read(str(out), dtype="float32")
+    assert np.abs(audio).max() > 0
+
+
+def test_random_seed_is_printed_and_tagged(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.flac"
+    code, stdout, _ = _run(
+        capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1",
+        "--no-prefix", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    match = re.search(r"Seed: (\d+)", stdout)
+    assert match is not None
+    assert f"seed: {match.group(1)}" in _comment(out)
+    assert "prompt: x\n" in _comment(out) + "\n"
+    assert sf.info(str(out)).subtype == "PCM_24"
+
+
+def test_several_takes_are_numbered(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    code, stdout, _ = _run(
+        capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1",
+        "--batch", "3", "--seed", "2", "-o", str(tmp_path / "out.wav"),
+    )  # fmt: skip
+    assert code == 0
+    files = [tmp_path / f"out_{i}.wav" for i in (1, 2, 3)]
+    assert all(f.is_file() for f in files)
+    assert not (tmp_path / "out.wav").exists()
+    takes = [sf.read(str(f), dtype="float32")[0] for f in files]
+    assert not np.array_equal(takes[0], takes[1])
+    assert "take 2 of 3" in _comment(files[1])
+    assert stdout.count("Wrote ") == 3
+
+
+def test_default_output_name_carries_the_seed(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    code, _, _ = _run(
+        capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1",
+        "--seed", "9",
+    )  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "generate_9.wav").is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# inpaint / continue / vary
+# --------------------------------------------------------------------------------------------
+
+
+def _outside(frames: int, rate: int, regions: list[tuple[float, float]]) -> np.ndarray:
+    keep = np.ones(frames, dtype=bool)
+    for s, e in regions:
+        keep[round(s * rate) : round(e * rate)] = False
+    return keep
+
+
+@pytest.mark.parametrize("rate", [SR, 48000])
+def test_inpaint_keeps_every_sample_outside_the_regions(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path, rate: int
+) -> None:
+    source = _write_source(tmp_path / "song.wav", 6.0, rate)
+    out = tmp_path / "fixed.wav"
+    code, _, _ = _run(
+        capsys, "inpaint", "--model", str(model_dir), "-p", "drum fill",
+        "--inpaint-audio", str(tmp_path / "song.wav"),
+        "--inpaint-start", "1.0", "--inpaint-end", "2.0",
+        "--inpaint-start", "4.0", "--inpaint-end", "4.5",
+        "--seed", "4", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    result, out_rate = sf.read(str(out), dtype="float32")
+    assert out_rate == rate
+    assert result.shape == source.shape
+    keep = _outside(len(source), rate, [(1.0, 2.0), (4.0, 4.5)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    inside = ~keep
+    assert np.abs(result[inside] - source[inside]).mean() > 1e-3
+    # The seams are crossfaded: the first regenerated sample still equals the source closely.
+    first = round(1.0 * rate)
+    assert np.abs(result[first] - source[first]).max() < 0.05
+
+
+def test_inpaint_raw_writes_the_whole_model_output(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write_source(tmp_path / "song.wav", 4.0)
+    out = tmp_path / "raw.wav"
+    code, _, _ = _run(
+        capsys, "inpaint", "--model", str(model_dir), "-p", "x", "--raw",
+        "--inpaint-audio", str(tmp_path / "song.wav"),
+        "--inpaint-start", "1", "--inpaint-end", "2", "--seed", "4", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    result, rate = sf.read(str(out), dtype="float32")
+    assert rate == SR
+    assert result.shape == source.shape
+    keep = _outside(len(source), SR, [(1.0, 2.0)])
+    # The model regenerates everything; its kept region is its own reconstruction.
+    assert not np.array_equal(result[keep], source[keep])
+
+
+def test_continue_keeps_the_source_and_extends_it(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write_source(tmp_path / "intro.wav", 3.0)
+    out = tmp_path / "longer.wav"
+    code, _, _ = _run(
+        capsys, "continue", "--model", str(model_dir), "-p", "x",
+        "--inpaint-audio", str(tmp_path / "intro.wav"), "--duration", "5",
+        "--seed", "1", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    result, _ = sf.read(str(out), dtype="float32")
+    assert result.shape == (5 * SR, 2)
+    fade = round(0.025 * SR)
+    np.testing.assert_array_equal(result[: 3 * SR - fade], source[: 3 * SR - fade])
+    assert np.abs(result[3 * SR + fade : 4 * SR]).max() > 1e-3
+
+
+def test_continue_needs_a_longer_duration(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    _write_source(tmp_path / "intro.wav", 3.0)
+    code, _, err = _run(
+        capsys, "continue", "--model", str(model_dir), "-p", "x",
+        "--inpaint-audio", str(tmp_path / "intro.wav"), "--duration", "2",
+    )  # fmt: skip
+    assert code == 2
+    assert "needs --duration: the total length in seconds, longer than intro.wav" in err
+
+
+def test_vary_writes_a_variation(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    _write_source(tmp_path / "idea.wav", 2.0, 22050)
+    out = tmp_path / "var.wav"
+    code, _, err = _run(
+        capsys, "vary", "--model", str(model_dir), "-p", "x", "--init-audio",
+        str(tmp_path / "idea.wav"), "--init-noise-level", "0.5", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    assert "converted from 22050 Hz to 44100 Hz" in err
+    info = sf.info(str(out))
+    assert (info.samplerate, info.frames) == (SR, 2 * SR)
+
+
+def test_lora_option_applies_a_lora(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    lora = tmp_path / "style.safetensors"
+    gen = torch.Generator().manual_seed(0)
+    base = "model.transformer.layers.0.ff.ff.2.parametrizations.weight.0."
+    tensors = {
+        base + "lora_A": (torch.randn(2, 512, generator=gen) * 0.3).half(),
+        base + "lora_B": (torch.randn(128, 2, generator=gen) * 0.3).half(),
+    }
+    save_file(tensors, str(lora), metadata={"lora_config": json.dumps({"rank": 2, "alpha": 4})})
+    outs = {}
+    for name, extra in (
+        ("plain", []),
+        ("zero", ["--lora", f"{lora}:0"]),
+        ("one", ["--lora", str(lora)]),
+    ):
+        path = tmp_path / f"{name}.wav"
+        code, _, err = _run(
+            capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1",
+            "--seed", "3", "-o", str(path), *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        outs[name] = sf.read(str(path), dtype="float32")[0]
+    np.testing.assert_array_equal(outs["zero"], outs["plain"])
+    assert not np.array_equal(outs["one"], outs["plain"])
+
+
+# --------------------------------------------------------------------------------------------
+# Bad arguments
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--inpaint-start", "1", "--inpaint-end", "2", "--inpaint-start", "3"],
+         "2 --inpaint-start but 1 --inpaint-end were given"),
+        (["--inpaint-start", "2", "--inpaint-end", "1"], "--inpaint-end must be after"),
+        (["--inpaint-start", "3", "--inpaint-end", "9"],
+         "ends after the end of song.wav (4.000 s); to make the audio longer, use "),
+        (["--inpaint-start", "1", "--inpaint-end", "2", "-o", "x.mp4"],
+         "the output must end in .wav (32-bit float) or .flac"),
+        (["--inpaint-start", "1", "--inpaint-end", "2", "--batch", "0"],
+         "--batch must be at least 1"),
+        (["--inpaint-start", "1", "--inpaint-end", "2", "--lora", "nothere.safetensors:0.5"],
+         "There is no LoRA file at nothere.safetensors"),
+    ],
+)  # fmt: skip
+def test_bad_inpaint_arguments_get_a_sentence(
+    capsys: pytest.CaptureFixture[str],
+    model_dir: Path,
+    tmp_path: Path,
+    extra: list[str],
+    message: str,
+) -> None:
+    _write_source(tmp_path / "song.wav", 4.0)
+    code, stdout, err = _run(
+        capsys, "inpaint", "--model", str(model_dir), "-p", "x",
+        "--inpaint-audio", str(tmp_path / "song.wav"), *extra,
+    )  # fmt: skip
+    assert code == 2
+    assert message in err
+    assert err.startswith("sa3-studio: ")
+    assert "Wrote" not in stdout
+
+
+def test_missing_input_and_model_get_a_sentence(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    code, _, err = _run(
+        capsys, "vary", "--model", str(model_dir), "-p", "x", "--init-audio", "nope.wav"
+    )
+    assert code == 2
+    assert "the file does not exist" in err
+    code, _, err = _run(capsys, "generate", "--model", "small-music", "-p", "x")
+    assert code == 2
+    assert "was not found" in err
+    assert "sa3-studio models download small-music" in err  # never downloaded implicitly
+    code, _, err = _run(capsys, "generate", "-p", "x")
+    assert code == 2
+    assert "none is installed" in err
+    code, _, err = _run(
+        capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "500"
+    )
+    assert code == 2
+    assert "longer than this model can make (120.0 s)" in err
+
+
+def test_argparse_errors_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["inpaint", "-p", "x"])
+    assert info.value.code == 2
+    assert "--inpaint-audio" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+
+
+def test_models_list_and_verify_a_folder(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    shutil.copytree(model_dir, shelf / "tiny44k")
+    broken = shelf / "half"
+    broken.mkdir()
+    shutil.copy(model_dir / "model_config.json", broken / "model_config.json")
+    code, stdout, _ = _run(capsys, "models", "list", "--dir", str(shelf))
+    assert code == 0
+    assert f"{shelf} (SA3_STUDIO_MODELS)" in stdout
+    lines = stdout.splitlines()
+    tiny = next(line for line in lines if line.startswith("tiny44k"))
+    assert "complete" in tiny
+    assert "MB" in tiny
+    half = next(line for line in lines if line.startswith("half"))
+    assert "INCOMPLETE" in half
+    assert any("missing: model.safetensors" in line for line in lines)
+
+    code, stdout, _ = _run(capsys, "models", "verify", str(shelf / "tiny44k"))
+    assert code == 0
+    assert "tiny44k: OK" in stdout
+    code, stdout, _ = _run(capsys, "models", "verify", "half", "--dir", str(shelf))
+    assert code == 1
+    assert "model.safetensors is missing" in stdout
+
+
+def test_models_list_with_nothing_installed(capsys: pytest.CaptureFixture[str]) -> None:
+    code, stdout, _ = _run(capsys, "models", "list")
+    assert code == 0
+    assert "No models found" in stdout
+
+
+def test_models_download_refuses_offline_and_unknown_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = _run(capsys, "models", "download", "small-music-base", "--dir", str(tmp_path))
+    assert code == 2
+    assert "HF_HUB_OFFLINE" in err
+    code, _, err = _run(capsys, "models", "download", "huge-music")
+    assert code == 2
+    assert "not an official Stable Audio 3 model" in err
+
+
+def test_commands_do_not_import_qt() -> None:
+    code = (
+        "import sys\n"
+        "from sa3_studio import cli, commands\n"
+        "import sa3_studio.engine.pipeline, sa3_studio.audio.files\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
