@@ -191,7 +191,7 @@ class GenerationController(QObject):
         engine.load_failed.connect(self._on_load_failed)
         if transport is not None:
             transport.state_changed.connect(self._on_transport_state)
-            transport.source_changed.connect(self.ab_changed)
+            transport.source_changed.connect(self._on_source_changed)
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -670,6 +670,11 @@ class GenerationController(QObject):
             self._transport.clear_take()
         self.audition_changed.emit("")
         self.overlays_changed.emit()
+
+    @Slot()
+    def _on_source_changed(self) -> None:
+        if self._transport is not None:
+            self.ab_changed.emit(self._transport.take_audible())
 
     @Slot(str)
     def _on_transport_state(self, state: str) -> None:
