@@ -20,6 +20,13 @@ def _have_display() -> bool:
     )
 
 
+def _load_pipeline(path: str, *, device: str = "auto", dtype: str = "auto") -> object:
+    """The model thread's pipeline factory (the engine loads only when a model is used)."""
+    from sa3_studio.engine.pipeline import load_pipeline
+
+    return load_pipeline(path, device=device, dtype=dtype)  # type: ignore[arg-type]
+
+
 def build_window(paths: Sequence[str] = ()) -> object:
     """Build the services and the main window (a QApplication must exist).
 
@@ -33,6 +40,7 @@ def build_window(paths: Sequence[str] = ()) -> object:
     from PySide6.QtWidgets import QApplication
 
     from sa3_studio.app.services import build_services
+    from sa3_studio.ui.generate_panel import attach_generation
     from sa3_studio.ui.main_window import MainWindow
     from sa3_studio.ui.theme import apply_theme, theme_named
 
@@ -41,6 +49,7 @@ def build_window(paths: Sequence[str] = ()) -> object:
     if isinstance(app, QApplication):
         apply_theme(app, theme_named(services.settings.preferences().theme))
     window = MainWindow(services)
+    attach_generation(window, services, _load_pipeline)
     if paths:
         first = paths[0]
         QTimer.singleShot(0, lambda: window.open_path(first))
@@ -59,9 +68,11 @@ def run_gui(paths: Sequence[str] = ()) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from sa3_studio.app.qt_workarounds import guard_true_refcount
     from sa3_studio.ui.theme import RESOURCES
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    guard_true_refcount()
     app.setApplicationName("SA3 Studio")
     app.setOrganizationName("SA3 Studio")
     app.setApplicationDisplayName("SA3 Studio")
@@ -75,7 +86,12 @@ def run_gui(paths: Sequence[str] = ()) -> int:
 
         QTimer.singleShot(0, window.close)  # type: ignore[attr-defined]
         QTimer.singleShot(0, app.quit)
-    return int(app.exec())
+    code = int(app.exec())
+    # Destroy the window while the application still exists (not at interpreter exit).
+    window.deleteLater()  # type: ignore[attr-defined]
+    app.processEvents()
+    del window
+    return code
 
 
 def main() -> int:

@@ -144,7 +144,8 @@ class FileService(QObject):
         failed(title, message): an operation failed; the message says what to do.
         cancelled(label): the user cancelled an operation.
         progress(label, fraction): a running job's progress (0..1).
-        busy_changed(busy): whether a job the user waits for is running.
+        busy_changed(): a job the user waits for started, or the last one ended (see
+            :meth:`is_busy`; no bool is emitted, see ``transport.Transport``).
     """
 
     opened = Signal(object)
@@ -154,7 +155,7 @@ class FileService(QObject):
     failed = Signal(str, str)
     cancelled = Signal(str)
     progress = Signal(str, float)
-    busy_changed = Signal(bool)
+    busy_changed = Signal()
 
     def __init__(
         self,
@@ -176,6 +177,7 @@ class FileService(QObject):
             r.finished.connect(self._on_finished)
             r.failed.connect(self._on_failed)
             r.cancelled.connect(self._on_cancelled)
+            r.discarded.connect(self._on_discarded)
 
     @property
     def runner(self) -> JobRunner:
@@ -412,7 +414,7 @@ class FileService(QObject):
         self._titles[job.id] = label
         self._on_done[job.id] = done
         if not was_busy and kind != "autosave":
-            self.busy_changed.emit(True)
+            self.busy_changed.emit()
         return job
 
     def _forget(self, job: Job) -> tuple[str, Callable[[object], None] | None]:
@@ -421,7 +423,7 @@ class FileService(QObject):
         done = self._on_done.pop(job.id, None)
         self._quiet.discard(job.id)
         if was_busy and not self.is_busy():
-            self.busy_changed.emit(False)
+            self.busy_changed.emit()
         return title, done
 
     def _on_progress(self, job: Job, fraction: float, message: str) -> None:
@@ -444,6 +446,11 @@ class FileService(QObject):
             "export": "Export failed",
         }
         self.failed.emit(titles.get(job.kind, f"{label} failed"), message)
+
+    def _on_discarded(self, job: Job, result: object) -> None:
+        if isinstance(result, OpenResult):
+            # A newer open replaced this one: release the project it opened.
+            result.session.close()
 
     def _on_cancelled(self, job: Job) -> None:
         label, done = self._forget(job)

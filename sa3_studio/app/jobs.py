@@ -138,6 +138,8 @@ class JobRunner(QObject):
         finished(job, result): the job returned (never sent for a stale job).
         failed(job, message, exception): the job raised; ``message`` is for the user.
         cancelled(job): the job stopped because it was cancelled.
+        discarded(job, result): a result that came too late (a newer job of its kind was
+            started, or it was cancelled); its owner may need to release what it holds.
         idle(): no job is running any more.
 
     Args:
@@ -149,6 +151,7 @@ class JobRunner(QObject):
     finished = Signal(object, object)
     failed = Signal(object, str, object)
     cancelled = Signal(object)
+    discarded = Signal(object, object)
     idle = Signal()
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
@@ -249,7 +252,10 @@ class JobRunner(QObject):
             self.finished.emit(job, result)
         else:
             log.debug("dropped the stale result of job %d", jid)
+            stale = self._jobs.get(jid)
             self._retire(jid)
+            if stale is not None:
+                self.discarded.emit(stale, result)
 
     @Slot(int, str, object)
     def _on_failed(self, jid: int, message: str, exc: object) -> None:

@@ -9,6 +9,9 @@ from sa3_studio.document import snapping
 from sa3_studio.document.constants import LATENT_FRAMES
 from sa3_studio.document.project import Project
 
+ZERO_CROSSING_REACH = 441
+"""Zero crossings are looked for at least this far (10 ms) either side, whatever the zoom."""
+
 
 def snap_frame(project: Project, session: Session, frame: int, tolerance: int) -> int:
     """Snap ``frame`` to the grids turned on in ``session``.
@@ -32,7 +35,8 @@ def snap_frame(project: Project, session: Session, frame: int, tolerance: int) -
         candidates.append(snapping.snap_to_beat(frame, grid))
     best = min(candidates, key=lambda c: abs(c - frame)) if candidates else frame
     if modes.zero_crossings and project.tracks and not candidates:
-        best = snapping.snap_to_zero_crossing(project.tracks[0], best, radius=max(tolerance, 1))
+        radius = max(tolerance, ZERO_CROSSING_REACH)
+        best = snapping.snap_to_zero_crossing(project.tracks[0], best, radius=radius)
     return max(0, best)
 
 

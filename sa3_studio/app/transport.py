@@ -48,15 +48,19 @@ class Transport(QObject):
 
     Signals:
         state_changed(state): a :class:`TransportState` value.
-        availability_changed(available, message): an output device appeared or vanished.
+        availability_changed(message): an output device appeared ("") or vanished (a sentence
+            for the status bar).
         error(message): playback failed; the message says what to do.
-        source_changed(is_take): the A/B switch moved.
+        source_changed(): the A/B switch moved (see :meth:`take_audible`).
+
+    No signal here carries a ``bool``: PySide6 6.12 on CPython 3.11 loses a reference to
+    ``True`` each time Python emits it through a signal, which crashes the interpreter at exit.
     """
 
     state_changed = Signal(str)
-    availability_changed = Signal(bool, str)
+    availability_changed = Signal(str)
     error = Signal(str)
-    source_changed = Signal(bool)
+    source_changed = Signal()
 
     def __init__(self, player: Player, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -100,7 +104,7 @@ class Transport(QObject):
         available = bool(devices)
         if available != self._available:
             self._available = available
-            self.availability_changed.emit(available, "" if available else NO_DEVICE_MESSAGE)
+            self.availability_changed.emit("" if available else NO_DEVICE_MESSAGE)
             self._set_state(TransportState.STOPPED if available else TransportState.UNAVAILABLE)
         return available
 
@@ -241,7 +245,7 @@ class Transport(QObject):
         except (PlaybackError, ValueError) as exc:
             self._report(exc)
             return
-        self.source_changed.emit(True)
+        self.source_changed.emit()
         self._started()
 
     def set_take_audible(self, take: bool) -> None:
@@ -251,7 +255,7 @@ class Transport(QObject):
         except PlaybackError as exc:
             self.error.emit(str(exc))
             return
-        self.source_changed.emit(take)
+        self.source_changed.emit()
 
     def take_audible(self) -> bool:
         """True while the take version plays."""
@@ -260,7 +264,7 @@ class Transport(QObject):
     def clear_take(self) -> None:
         """Forget the auditioned take (the original plays on)."""
         self._player.clear_take()
-        self.source_changed.emit(False)
+        self.source_changed.emit()
 
     def shutdown(self) -> None:
         """Stop and release the audio device (call when the window closes)."""

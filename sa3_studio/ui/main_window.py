@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._after_save: Callable[[], None] | None = None
         self._discard_on_adopt = False
+        self._recovery_checked = False
+        self._open_after_recovery: Path | None = None
         self._saving_project: Project | None = None
         self._spec_job: Job | None = None
         self.panels: dict[str, QDockWidget] = {}
@@ -458,6 +460,10 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Open an audio file or a project (asks to save unsaved changes first)."""
         p = Path(path).expanduser()
+        if self.offer_recovery():
+            # Open the file once the recovered work is shown (it asks about saving it first).
+            self._open_after_recovery = p
+            return
         if not p.exists():
             self.services.settings.remove_recent_file(p)
             self.show_error(
@@ -713,6 +719,9 @@ class MainWindow(QMainWindow):
         s.document.set_history(history, result.path)
         if not result.recovered:
             s.settings.add_recent_file(result.source)
+        pending, self._open_after_recovery = self._open_after_recovery, None
+        if pending is not None:
+            QTimer.singleShot(0, lambda: self.open_path(pending))
         notices = " ".join(result.notices)
         self.status(f"Opened {result.source.name}. {notices}".strip(), 8000)
         if result.project.meta.truncated_notice:
@@ -812,7 +821,8 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(label)
         self.progress.setValue(int(fraction * 1000))
 
-    def _on_busy(self, busy: bool) -> None:
+    def _on_busy(self) -> None:
+        busy = self.services.files.is_busy()
         for w in (self.progress_label, self.progress, self.cancel_button):
             w.setVisible(busy)
         if busy:
@@ -872,12 +882,22 @@ class MainWindow(QMainWindow):
         if doc.has_document and doc.is_dirty:
             self.services.files.autosave(doc.history)
 
-    def offer_recovery(self) -> None:
-        """Offer autosaved work that a crashed session left behind (called at start-up)."""
+    def offer_recovery(self) -> bool:
+        """Offer autosaved work that a crashed session left behind (once, at start-up).
+
+        Runs before the first file is opened, so that looking through the recovery folder
+        never meets the autosave file a new project is creating there.
+
+        Returns:
+            True when recovered work is being opened.
+        """
+        if self._recovery_checked:
+            return False
+        self._recovery_checked = True
         files = self.services.files
         items = files.find_recoverable()
         if not items:
-            return
+            return False
         names = [
             f"{i.title} — {i.label or 'opened'} ({i.steps - 1} edits)" if i.steps > 1 else i.title
             for i in items
@@ -886,8 +906,9 @@ class MainWindow(QMainWindow):
         if choice is None:
             for item in items:
                 files.discard_recoverable(item)
-            return
+            return False
         files.recover(items[choice])
+        return True
 
     # ---------------------------------------------------------------- edits
 
@@ -1163,7 +1184,7 @@ class MainWindow(QMainWindow):
             self.services.transport.check_devices()
         except Exception:  # a broken audio system must not stop the editor
             log.exception("checking audio devices failed")
-            self._on_availability(False, "The audio system could not be queried.")
+            self._on_availability("The audio system could not be queried.")
         device = self.services.settings.preferences().output_device
         if device and self.services.transport.available:
             self.services.transport.set_output_device(device)
@@ -1178,7 +1199,8 @@ class MainWindow(QMainWindow):
         )
         self.timeline.set_playhead_visible(state != TransportState.STOPPED.value)
 
-    def _on_availability(self, available: bool, message: str) -> None:
+    def _on_availability(self, message: str) -> None:
+        available = not message
         self.device_label.setVisible(not available)
         self.device_label.setText("" if available else "No audio output device")
         self.device_label.setToolTip(message)

@@ -10,6 +10,7 @@ and Cancel; huggingface_hub resumes an interrupted download when it is started a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -177,7 +178,7 @@ class ModelsDialog(QDialog):
             found = []
         complete = {m.name: m for m in found if m.complete}
         partial = {m.name: m for m in found if not m.complete}
-        places = "".join(f"<li>{p}</li>" for p in self._catalog.search_places)
+        places = "".join(f"<li>{p}</li>" for p in self._catalog.search_places())
         where = f"<p>SA3 Studio looks for models in:</p><ul>{places}</ul>" if places else ""
         if complete:
             head = (
@@ -354,3 +355,41 @@ class ModelsDialog(QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()
         super().closeEvent(event)
+
+
+def registry_catalog(models_folder: Callable[[], str]) -> ModelCatalog:
+    """The catalog of the model registry: discovery in the usual places, hub downloads.
+
+    Args:
+        models_folder: the models folder from the settings, read at each discovery.
+    """
+    from sa3_studio.engine import registry
+
+    def folder() -> str | None:
+        return models_folder() or None
+
+    def discover() -> list[ModelInfo]:
+        return [m for m in registry.discover(folder()) if m.objective != "autoencoder"]
+
+    def download(
+        name: str, dest: str | None, *, progress: Callable[[int, int], None], token: str | None
+    ) -> ModelInfo:
+        return registry.download(name, dest, progress=progress, token=token)
+
+    def places() -> tuple[str, ...]:
+        return tuple(f"{loc.path} ({loc.source})" for loc in registry.search_locations(folder()))
+
+    official = tuple(
+        OfficialModelEntry(
+            name=m.name,
+            repo_id=m.repo_id,
+            url=m.url,
+            gated=m.gated,
+            max_seconds=m.max_seconds,
+            family=m.family,
+            objective=m.objective,
+        )
+        for m in registry.OFFICIAL_MODELS.values()
+        if m.kind == "sa3"
+    )
+    return ModelCatalog(discover, download, official, places)
