@@ -27,11 +27,19 @@ def _load_pipeline(path: str, *, device: str = "auto", dtype: str = "auto") -> o
     return load_pipeline(path, device=device, dtype=dtype)  # type: ignore[arg-type]
 
 
-def build_window(paths: Sequence[str] = ()) -> object:
+def _load_pipeline(path: object, **kwargs: object) -> object:
+    """The engine's model loader, imported on first use (torch loads only when a model does)."""
+    from sa3_studio.engine.pipeline import load_pipeline
+
+    return load_pipeline(path, **kwargs)  # type: ignore[arg-type]
+
+
+def build_window(paths: Sequence[str] = (), *, generation: bool = True) -> object:
     """Build the services and the main window (a QApplication must exist).
 
     Args:
         paths: files to open once the window shows (the first one is opened).
+        generation: give the window the Generate and Takes panels and the model thread.
 
     Returns:
         The :class:`~sa3_studio.ui.main_window.MainWindow`.
@@ -68,11 +76,11 @@ def run_gui(paths: Sequence[str] = ()) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from sa3_studio.app.qt_workarounds import guard_true_refcount
+    from sa3_studio.app.qt_workarounds import guard_refcounts
     from sa3_studio.ui.theme import RESOURCES
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    guard_true_refcount()
+    guard_refcounts()
     app.setApplicationName("SA3 Studio")
     app.setOrganizationName("SA3 Studio")
     app.setApplicationDisplayName("SA3 Studio")

@@ -1,11 +1,13 @@
 """Workarounds for bugs in the Qt bindings, applied once by the composition root.
 
-PySide6 6.12.0 on CPython 3.11 drops one reference to ``True`` every time Python code emits a
-signal (any signal, with or without arguments; 6.11 does not). ``True`` is a static singleton,
-so once its count reaches zero the interpreter aborts with "bool_dealloc: deallocating True or
-False" -- after a few thousand emits, which pyqtgraph alone makes in a minute of mouse moves.
-CPython 3.12 made ``True`` immortal, which is exactly the cure: :func:`guard_true_refcount`
-gives it a count no program can spend. The real fix is a PySide6 release without the bug.
+PySide6 6.12.0 on CPython 3.11 loses references to the ``None`` and ``True`` singletons: one to
+``None`` on every call of a Qt method that returns nothing (``QTimer.start``,
+``QObject.setObjectName``, ``processEvents`` ...) and one to ``True`` on every signal that Python
+emits (6.11.3 does neither). These objects are static, so when their count reaches zero the
+interpreter aborts ("none_dealloc" / "bool_dealloc: deallocating ... a refcount error in a C
+extension") -- after a few minutes of use, or at exit. CPython 3.12 made the singletons
+immortal, which is exactly the cure: :func:`guard_refcounts` gives them a count no program can
+spend. The real fix is a PySide6 release without the bug (pin ``PySide6-Essentials<6.12``).
 """
 
 from __future__ import annotations
@@ -13,46 +15,58 @@ from __future__ import annotations
 import ctypes
 import logging
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
 
 _IMMORTAL = 1 << 40
-_PROBE_EMITS = 16
+_PROBES = 16
 
 
 class _Probe(QObject):
     ping = Signal()
 
 
-def emit_loses_true() -> bool:
-    """True when emitting a signal from Python loses a reference to ``True`` (the bug)."""
+def _loses(obj: object, action: Callable[[], object]) -> bool:
+    before = sys.getrefcount(obj)
+    for _ in range(_PROBES):
+        action()
+    return before - sys.getrefcount(obj) >= _PROBES // 2
+
+
+def singletons_losing_references() -> list[str]:
+    """Names of the singletons ("None", "True") the bindings lose references to."""
     probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(_PROBE_EMITS):
-        probe.ping.emit()
-    after = sys.getrefcount(True)
+    lost: list[str] = []
+    if _loses(None, lambda: probe.setObjectName("probe")):
+        lost.append("None")
+    if _loses(True, probe.ping.emit):
+        lost.append("True")
     probe.deleteLater()
-    return before - after >= _PROBE_EMITS // 2
+    return lost
 
 
-def guard_true_refcount() -> bool:
-    """Make ``True`` as good as immortal when the bindings lose references to it.
+def guard_refcounts() -> list[str]:
+    """Make ``None``, ``True`` and ``False`` as good as immortal when the bindings lose
+    references to them.
 
     Does nothing on CPython 3.12+ (already immortal), on other interpreters, or when the
     bindings do not have the bug.
 
     Returns:
-        True when the guard was applied.
+        The names of the singletons that were losing references (empty: nothing applied).
     """
     if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    if not emit_loses_true():
-        return False
-    # ob_refcnt is the first field of every CPython object and id() is its address.
-    refcnt = ctypes.c_ssize_t.from_address(id(True))
-    if refcnt.value < _IMMORTAL:
-        refcnt.value += _IMMORTAL
-        log.info("PySide6 loses references to True on emit; applied the refcount guard")
-    return True
+        return []
+    lost = singletons_losing_references()
+    if not lost:
+        return []
+    for obj in (None, True, False):
+        # ob_refcnt is the first field of every CPython object and id() is its address.
+        refcnt = ctypes.c_ssize_t.from_address(id(obj))
+        if refcnt.value < _IMMORTAL:
+            refcnt.value += _IMMORTAL
+    log.info("the Qt bindings lose references to %s; applied the refcount guard", ", ".join(lost))
+    return lost

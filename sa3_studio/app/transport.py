@@ -72,6 +72,7 @@ class Transport(QObject):
         self._follow = True
         self._state = TransportState.STOPPED
         self._available: bool | None = None
+        self._started_at = 0
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -234,6 +235,7 @@ class Transport(QObject):
         try:
             self._load_if_stale()
             self._player.set_take(audio, start)
+            self._started_at = max(start - round(pre_roll_s * self._player.sample_rate), 0)
             self._player.play_in_context(
                 start,
                 start + int(audio.shape[-1]),
@@ -295,6 +297,7 @@ class Transport(QObject):
             if start >= length:
                 start = 0
             self._player.play(start, end)
+            self._started_at = start
         except (PlaybackError, ValueError) as exc:
             self._report(exc)
             return
@@ -343,6 +346,13 @@ class Transport(QObject):
 
     def _poll(self) -> None:
         pos = self._player.position
+        if self._state is TransportState.PLAYING:
+            # Show what is heard now, not what was just handed to the device.
+            latency = round(self._player.output_latency_s * max(self._player.sample_rate, 1))
+            heard = pos - latency
+            if heard < self._started_at <= pos:
+                heard = self._started_at  # the first sound has not reached the speakers yet
+            pos = max(heard, 0)
         self._session.set_playhead(pos)
         pstate = self._player.state
         if pstate is PlayerState.STOPPED and self._state is TransportState.PLAYING:

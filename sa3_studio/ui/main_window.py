@@ -460,6 +460,10 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Open an audio file or a project (asks to save unsaved changes first)."""
         p = Path(path).expanduser()
+        current = self.services.document.path
+        if current is not None and p.exists() and p.resolve() == current.resolve():
+            self.status(f"{p.name} is already open.")
+            return
         if self.offer_recovery():
             # Open the file once the recovered work is shown (it asks about saving it first).
             self._open_after_recovery = p

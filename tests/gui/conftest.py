@@ -16,7 +16,7 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from sa3_studio.app.export_request import ExportRequest
-from sa3_studio.app.qt_workarounds import guard_true_refcount
+from sa3_studio.app.qt_workarounds import guard_refcounts
 from sa3_studio.app.services import EditorServices, build_services
 from sa3_studio.app.settings import Preferences
 from sa3_studio.audio.player import ManualBackend, OutputDevice
@@ -91,8 +91,8 @@ class ScriptedPrompts(Prompts):
 
 @pytest.fixture(scope="session", autouse=True)
 def _qt_true_guard() -> None:
-    """PySide6 6.12.0 loses a reference to True on every emit (see app.qt_workarounds)."""
-    guard_true_refcount()
+    """PySide6 6.12.0 loses references to None and True (see app.qt_workarounds)."""
+    guard_refcounts()
 
 
 @pytest.fixture(scope="session")
