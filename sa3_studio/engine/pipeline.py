@@ -15,6 +15,7 @@ cancellation within one step, and exact padding semantics by default.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -27,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
 from sa3_studio.engine import devices
 from sa3_studio.engine.api import (
@@ -49,7 +51,11 @@ from sa3_studio.engine.models.autoencoder import (
     SoftNormBottleneck,
     TransformerResamplingBlock,
 )
-from sa3_studio.engine.models.conditioners import MultiConditioner, assemble_conditioning
+from sa3_studio.engine.models.conditioners import (
+    MultiConditioner,
+    T5GemmaConditioner,
+    assemble_conditioning,
+)
 from sa3_studio.engine.models.dit import DiffusionTransformer
 from sa3_studio.engine.models.transformer import ATTENTION_MODES, AttentionMode
 from sa3_studio.engine.noise import GeneratorNoise, NoiseSource, TapeNoise
@@ -67,6 +73,10 @@ Trace = Callable[[str, torch.Tensor], None]
 DIT_PREFIX = "model.model."
 AE_PREFIX = "pretransform.model."
 COND_PREFIX = "conditioner."
+PROMPT_CACHE_SIZE = 8
+"""Prompt encodings kept for later takes (a few MB each at most)."""
+LATENT_CACHE_SIZE = 2
+"""Encoded sources kept for later takes (latents are small: 1 MB for 30 s)."""
 ENCODE_CHUNK = 128
 ENCODE_OVERLAP = 32
 
@@ -84,6 +94,74 @@ class EncodedSource:
     latents: torch.Tensor
     audio_samples: int
     seconds: float = 0.0
+
+
+class _Memo(nn.Module):
+    """Stands in for a submodule during sampling: returns the previous output when called again
+    with an equal input (compared exactly; a few hundred thousand numbers at most)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self._key: torch.Tensor | None = None
+        self._out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = self._key
+        if (
+            key is not None
+            and self._out is not None
+            and (
+                x is key or (x.shape == key.shape and x.dtype == key.dtype and torch.equal(x, key))
+            )
+        ):
+            return self._out
+        out: torch.Tensor = self.inner(x)
+        self._key, self._out = x, out
+        return out
+
+
+class StepCache:
+    """Compute the DiT's step-invariant parts once per generation instead of once per step.
+
+    Within one sampling loop the context tokens, the local (inpainting) conditioning and so
+    their projections do not change: ``to_cond_embed`` of the context, every layer's
+    cross-attention key/value projection of it, and every layer's local-conditioning MLP.
+    Together they are about a tenth of a small-model step. While the context manager is
+    active those submodules are replaced by :class:`_Memo` stand-ins that call the real
+    module (LoRAs included) on a new input and hand back the same tensor on a repeated one,
+    so results are bit-identical to running without the cache. Everything is restored on exit.
+
+    Args:
+        dit: the diffusion transformer.
+        enabled: False makes the context manager do nothing.
+    """
+
+    def __init__(self, dit: DiffusionTransformer, *, enabled: bool = True) -> None:
+        self.dit = dit
+        self.enabled = enabled
+        self._swapped: list[tuple[nn.Module, str, nn.Module]] = []
+
+    def _targets(self) -> list[tuple[nn.Module, str]]:
+        out: list[tuple[nn.Module, str]] = [(self.dit, "to_cond_embed")]
+        for layer in self.dit.transformer.layers:
+            out.append((layer.cross_attn, "to_kv"))
+            if getattr(layer, "to_local_embed", None) is not None:
+                out.append((layer, "to_local_embed"))
+        return out
+
+    def __enter__(self) -> StepCache:
+        if self.enabled:
+            for parent, name in self._targets():
+                inner = getattr(parent, name)
+                setattr(parent, name, _Memo(inner))
+                self._swapped.append((parent, name, inner))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._swapped:
+            parent, name, inner = self._swapped.pop()
+            setattr(parent, name, inner)
 
 
 class Pipeline:
@@ -116,6 +194,10 @@ class Pipeline:
         self.weights_hash = weights_hash
         self.folder = folder
         self._lora_stack: Any = None  # engine.lora.LoraStack, made on the first add_lora
+        self.step_cache = True
+        self._prompt_cache: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._latent_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        """Reuse what stays the same across sampler steps (see :class:`StepCache`)."""
 
     # -- facts about the model ------------------------------------------------------------------
 
@@ -206,6 +288,19 @@ class Pipeline:
             latents=latents, audio_samples=plan.audio_samples, seconds=float(seconds)
         )
 
+    def _encode_cached(self, audio: torch.Tensor, samples: int) -> torch.Tensor:
+        """:meth:`_encode`, remembering the last few sources by content (takes of a variation
+        pass the same audio again; hashing it costs milliseconds, encoding it seconds)."""
+        digest = hashlib.blake2b(audio.numpy().tobytes(), digest_size=16).hexdigest()
+        key = (digest, tuple(audio.shape), samples)
+        latents = self._latent_cache.get(key)
+        if latents is None:
+            latents = self._encode(audio, samples)
+            self._latent_cache[key] = latents
+            while len(self._latent_cache) > LATENT_CACHE_SIZE:
+                self._latent_cache.pop(next(iter(self._latent_cache)))
+        return latents
+
     def _encode(self, audio: torch.Tensor, samples: int) -> torch.Tensor:
         """Crop or zero-pad ``(C, N)`` to ``samples``, then SAME-encode → ``(1, C_lat, L)``."""
         if audio.shape[-1] >= samples:
@@ -272,10 +367,26 @@ class Pipeline:
     def _conditioning(
         self, prompts: Sequence[str], durations: Sequence[float]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        metadata = [
-            {"prompt": p, "seconds_total": d} for p, d in zip(prompts, durations, strict=True)
-        ]
-        outputs = self.conditioner(metadata, self.device)
+        values: dict[str, Sequence[Any]] = {"prompt": list(prompts), "seconds_total": durations}
+        outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for cid, conditioner in self.conditioner.conditioners.items():
+            if cid not in values:
+                raise GenerationError(
+                    f"This model is conditioned on {cid!r}, which SA3 Studio does not provide; "
+                    "use an official Stable Audio 3 model."
+                )
+            if isinstance(conditioner, T5GemmaConditioner):
+                # The text encoder is the costly part and takes takes of one prompt alike.
+                key = (cid, tuple(prompts))
+                cached = self._prompt_cache.get(key)
+                if cached is None:
+                    cached = conditioner(list(prompts), self.device)
+                    self._prompt_cache[key] = cached
+                    while len(self._prompt_cache) > PROMPT_CACHE_SIZE:
+                        self._prompt_cache.pop(next(iter(self._prompt_cache)))
+                outputs[cid] = cached
+            else:
+                outputs[cid] = conditioner(values[cid], self.device)
         diff = self.config.diffusion
         cond = assemble_conditioning(outputs, diff.cross_attention_cond_ids, diff.global_cond_ids)
         return cond.cross_attn_cond, cond.cross_attn_mask, cond.global_cond
@@ -382,7 +493,7 @@ class Pipeline:
                 z_src = src.latents
             else:
                 assert request.inpaint_audio is not None
-                z_src = self._encode(
+                z_src = self._encode_cached(
                     self._audio_tensor(request.inpaint_audio, "source audio"), plan.audio_samples
                 )
             mask = inpaint_mask(
@@ -394,7 +505,7 @@ class Pipeline:
         x = eps0
         if request.init_audio is not None:
             sigma_max = float(request.init_noise_level)
-            z_init = self._encode(
+            z_init = self._encode_cached(
                 self._audio_tensor(request.init_audio, "init audio"), plan.audio_samples
             ).to(dtype)
             x = z_init.expand(batch, -1, -1) * (1 - sigma_max) + eps0 * sigma_max
@@ -430,20 +541,21 @@ class Pipeline:
             def on_denoised(i: int, d: torch.Tensor) -> None:
                 trace(f"denoised.{i}", d)
 
-        if sampler == "pingpong":
-            latents = sample_pingpong(
-                velocity,
-                x,
-                sigmas.to(dtype),
-                noise,
-                on_step=on_step,
-                cancel=cancel,
-                on_denoised=on_denoised,
-            )
-        else:
-            latents = sample_euler(
-                velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
-            )
+        with StepCache(self.dit, enabled=self.step_cache):
+            if sampler == "pingpong":
+                latents = sample_pingpong(
+                    velocity,
+                    x,
+                    sigmas.to(dtype),
+                    noise,
+                    on_step=on_step,
+                    cancel=cancel,
+                    on_denoised=on_denoised,
+                )
+            else:
+                latents = sample_euler(
+                    velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
+                )
         timings["sampling"] = time.perf_counter() - t0
         if trace is not None:
             trace("latents", latents)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -347,6 +348,53 @@ def test_traced_and_plain_runs_give_the_same_audio(pipe: Pipeline) -> None:
     plain = pipe.generate(request).audio
     traced = pipe.generate(request, trace=lambda *_: None).audio
     np.testing.assert_allclose(plain, traced, rtol=0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def base_pipe(tmp_path_factory: pytest.TempPathFactory, vectors_dir: Path) -> Pipeline:
+    folder = make_random_model(
+        tmp_path_factory.mktemp("base") / "tiny44k-base",
+        preset="tiny44k",
+        seed=12,
+        text_encoder_src=vectors_dir / "t5gemma_tiny",
+        objective="rectified_flow",
+    )
+    return load_pipeline(folder, device="cpu", dtype="float32")
+
+
+def test_step_cache_changes_no_bit(pipe: Pipeline, base_pipe: Pipeline) -> None:
+    source = _source(4.0, seed=8)
+    requests = [
+        (pipe, GenerationRequest(prompt="a", inpaint_audio=source, inpaint_regions=((1, 2),))),
+        # -base: Euler with CFG on a [cond; uncond] batch and a negative prompt.
+        (
+            base_pipe,
+            GenerationRequest(
+                prompt="a", negative_prompt="noise", duration=2.0, steps=4, batch_size=2
+            ),
+        ),
+    ]
+    for model, request in requests:
+        request = dataclasses.replace(request, seed=3)
+        model.step_cache = False
+        plain = model.generate(request).audio
+        model.step_cache = True
+        cached = model.generate(request).audio
+        np.testing.assert_array_equal(cached, plain)
+        # The stand-ins are gone afterwards.
+        assert isinstance(model.dit.to_cond_embed, torch.nn.Sequential)
+        assert isinstance(model.dit.transformer.layers[0].cross_attn.to_kv, torch.nn.Linear)
+
+
+def test_takes_of_a_variation_reuse_the_encoded_source(pipe: Pipeline) -> None:
+    source = _source(3.0, seed=9)
+    request = GenerationRequest(prompt="v", init_audio=source, init_noise_level=0.6, seed=2)
+    first = pipe.generate(request)
+    second = pipe.generate(request)
+    np.testing.assert_array_equal(first.audio, second.audio)
+    assert second.timings["encode"] < first.timings["encode"]
+    other = pipe.generate(dataclasses.replace(request, init_audio=source[:, ::-1].copy()))
+    assert not np.array_equal(other.audio, first.audio)
 
 
 def test_exact_and_official_cpu_attention_agree_without_padding(model_dir: Path) -> None:
