@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --variant) VARIANT="${2:-}"; shift 2 ;;
     --variant=*) VARIANT="${1#*=}"; shift ;;
     --no-archive) ARCHIVE=0; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build-linux: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -16,7 +16,7 @@ say() { printf '[sa3-studio] %s\n' "$*" >&2; }
 die() { printf '[sa3-studio] error: %s\n' "$*" >&2; exit 1; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
   [ $# -gt 1 ] && exit 2
   exit 0
 fi

@@ -8,7 +8,7 @@ set -euo pipefail
 
 say() { printf '[sa3-studio] %s\n' "$*" >&2; }
 if [ $# -gt 0 ]; then
-  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
   case "$1" in -h|--help) exit 0 ;; *) exit 2 ;; esac
 fi
 
