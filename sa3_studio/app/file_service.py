@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from sa3_studio.app.export_request import ExportRequest, ExportWhat, FormatChoice
 from sa3_studio.app.jobs import Job, JobRunner, ProgressFn
 from sa3_studio.app.mixdown import audible_tracks, render_mix, render_track
-from sa3_studio.app.waveform_source import PyramidCache
+from sa3_studio.app.waveform_source import EnergyIndex, PyramidCache
 from sa3_studio.audio import files, store
 from sa3_studio.audio.peaks import PeakPyramid
 from sa3_studio.document.audio_data import AudioData
@@ -49,6 +49,7 @@ class OpenResult:
         path: the project file (``None`` while the work has never been saved as a project).
         source: the file the user opened.
         pyramids: peak pyramids built for the current snapshot's buffers, by content id.
+        energies: energy indexes (RMS) of the same buffers.
         notices: sentences about what import changed (rate conversion, truncation ...).
         recovered: the history is autosaved work recovered after a crash (it counts as unsaved).
         newer_autosave: for a saved project: newer autosaved work a crash left in the file,
@@ -63,6 +64,7 @@ class OpenResult:
     notices: tuple[str, ...] = ()
     recovered: bool = False
     newer_autosave: History | None = None
+    energies: dict[str, EnergyIndex] = field(default_factory=dict)
 
     @property
     def project(self) -> Project:
@@ -110,17 +112,21 @@ def import_project_from_audio(
     return Project.from_audio(data, meta, track_name=path.stem), tuple(info.notices)
 
 
-def build_pyramids(project: Project, progress: ProgressFn, lo: float) -> dict[str, PeakPyramid]:
-    """Peak pyramids of every buffer of ``project`` (the biggest first)."""
+def build_pyramids(
+    project: Project, progress: ProgressFn, lo: float
+) -> tuple[dict[str, PeakPyramid], dict[str, EnergyIndex]]:
+    """Peak pyramids and energy indexes of the current snapshot's buffers (biggest first)."""
     buffers = sorted(project.audio_buffers().values(), key=lambda a: -a.frames)
-    out: dict[str, PeakPyramid] = {}
+    peaks: dict[str, PeakPyramid] = {}
+    energies: dict[str, EnergyIndex] = {}
     total = sum(a.frames for a in buffers) or 1
     done = 0
     for a in buffers:
-        out[a.content_id] = PyramidCache.build(a)
+        peaks[a.content_id] = PyramidCache.build(a)
+        energies[a.content_id] = EnergyIndex(a.samples)
         done += a.frames
         progress(lo + (1.0 - lo) * done / total, "Drawing")
-    return out
+    return peaks, energies
 
 
 class FileService(QObject):
@@ -220,15 +226,25 @@ class FileService(QObject):
                     progress(0.4, "Reading")
                     newer = session.recovered()
                     newer_history = newer.to_history() if newer is not None else None
-                    pyramids = build_pyramids(history.project, progress, 0.5)
+                    pyramids, energies = build_pyramids(history.project, progress, 0.5)
                 except BaseException:
                     session.close()
                     raise
-                return OpenResult(history, session, p, p, pyramids, newer_autosave=newer_history)
+                return OpenResult(
+                    history,
+                    session,
+                    p,
+                    p,
+                    pyramids,
+                    newer_autosave=newer_history,
+                    energies=energies,
+                )
             project, notices = import_project_from_audio(p, progress, token)
-            pyramids = build_pyramids(project, progress, 0.85)
+            pyramids, energies = build_pyramids(project, progress, 0.85)
             session = store.ProjectSession.new(recovery_dir=recovery_dir, title=p.stem)
-            return OpenResult(History(project), session, None, p, pyramids, notices)
+            return OpenResult(
+                History(project), session, None, p, pyramids, notices, energies=energies
+            )
 
         return self._submit(self._runner, "open", f"Opening {p.name}", work, self.opened.emit)
 
@@ -254,12 +270,18 @@ class FileService(QObject):
                         "been recovered or discarded already."
                     )
                 history = state.to_history()
-                pyramids = build_pyramids(history.project, progress, 0.5)
+                pyramids, energies = build_pyramids(history.project, progress, 0.5)
             except BaseException:
                 session.close()
                 raise
             return OpenResult(
-                history, session, item.project_path, item.file, pyramids, recovered=True
+                history,
+                session,
+                item.project_path,
+                item.file,
+                pyramids,
+                recovered=True,
+                energies=energies,
             )
 
         return self._submit(

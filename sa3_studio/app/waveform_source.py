@@ -26,8 +26,65 @@ CACHE_KEEP = 64
 """Pyramids of buffers no longer in the project are kept for this many buffers (for undo)."""
 
 
+ENERGY_BLOCK = 64
+"""Frames per block of the energy index (its resolution when zoomed out)."""
+
+
+class EnergyIndex:
+    """Running sums of squared samples in blocks, for the RMS of any span in O(1) per pixel.
+
+    One cumulative sum per channel over blocks of :data:`ENERGY_BLOCK` frames (a six-minute
+    stereo song takes 4 MB); spans shorter than a block are measured from the samples.
+    """
+
+    def __init__(self, samples: FloatArray) -> None:
+        self._samples = samples
+        channels, frames = samples.shape
+        full = frames // ENERGY_BLOCK
+        blocks = np.empty((channels, full), dtype=np.float32)  # (C, blocks)
+        for c in range(channels):
+            # A row of a C-ordered array is contiguous, so this reshape copies nothing; float32
+            # sums of 64 squares are exact enough, and einsum needs no temporary array.
+            row = samples[c, : full * ENERGY_BLOCK].reshape(full, ENERGY_BLOCK)
+            blocks[c] = np.einsum("jk,jk->j", row, row)
+        if frames > full * ENERGY_BLOCK:
+            tail = np.square(samples[:, full * ENERGY_BLOCK :], dtype=np.float64).sum(axis=1)
+            blocks = np.concatenate([blocks, tail[:, None].astype(np.float32)], axis=1)
+        self._cum = np.zeros((channels, blocks.shape[1] + 1), dtype=np.float64)
+        np.cumsum(blocks, axis=1, out=self._cum[:, 1:])
+        self._frames = frames
+
+    @property
+    def frames(self) -> int:
+        """Frames indexed."""
+        return self._frames
+
+    def rms(self, start: int, end: int, n: int) -> FloatArray:
+        """RMS of ``n`` equal columns of ``[start, end)``, ``(channels, n)``."""
+        end = min(end, self._frames)
+        channels = self._samples.shape[0]
+        if n < 1 or end <= start:
+            return np.zeros((channels, max(n, 0)), dtype=np.float32)
+        edges = start + (np.arange(n + 1, dtype=np.int64) * (end - start)) // n  # (n+1,)
+        if (end - start) / n < ENERGY_BLOCK:
+            seg = np.square(self._samples[:, start:end], dtype=np.float64)
+            cum = np.concatenate([np.zeros((channels, 1)), np.cumsum(seg, axis=1)], axis=1)
+            idx = edges - start
+            sums = cum[:, idx[1:]] - cum[:, idx[:-1]]
+            counts = np.maximum(idx[1:] - idx[:-1], 1)
+        else:
+            # Whole blocks: each column snaps to the blocks it mostly covers.
+            b = np.rint(edges / ENERGY_BLOCK).astype(np.int64)
+            b = np.clip(b, 0, self._cum.shape[1] - 1)
+            b[1:] = np.maximum(b[1:], b[:-1] + 1)
+            b = np.minimum(b, self._cum.shape[1] - 1)
+            sums = self._cum[:, b[1:]] - self._cum[:, b[:-1]]
+            counts = np.maximum((b[1:] - b[:-1]) * ENERGY_BLOCK, 1)
+        return np.sqrt(np.maximum(sums, 0.0) / counts).astype(np.float32)
+
+
 class PyramidCache:
-    """Peak pyramids by buffer content id.
+    """Peak pyramids (and energy indexes) by buffer content id.
 
     Building is thread-safe in the sense the app needs: a background job may :meth:`build` a
     pyramid and hand it over with :meth:`put`; lookups happen on the GUI thread.
@@ -35,6 +92,7 @@ class PyramidCache:
 
     def __init__(self, keep: int = CACHE_KEEP) -> None:
         self._pyramids: OrderedDict[str, PeakPyramid] = OrderedDict()
+        self._energy: dict[str, EnergyIndex] = {}
         self._keep = keep
 
     def __len__(self) -> int:
@@ -48,10 +106,20 @@ class PyramidCache:
         """Make the pyramid of ``audio`` (call from any thread)."""
         return PeakPyramid.from_audio(audio.samples)
 
-    def put(self, content_id: str, pyramid: PeakPyramid) -> None:
-        """Store a pyramid built elsewhere."""
+    def put(self, content_id: str, pyramid: PeakPyramid, energy: EnergyIndex | None = None) -> None:
+        """Store a pyramid (and energy index) built elsewhere."""
         self._pyramids[content_id] = pyramid
         self._pyramids.move_to_end(content_id)
+        if energy is not None:
+            self._energy[content_id] = energy
+
+    def energy(self, audio: AudioData) -> EnergyIndex:
+        """The energy index of ``audio``, built now if it is missing."""
+        idx = self._energy.get(audio.content_id)
+        if idx is None:
+            idx = EnergyIndex(audio.samples)
+            self._energy[audio.content_id] = idx
+        return idx
 
     def get(self, audio: AudioData) -> PeakPyramid:
         """The pyramid of ``audio``, built now if it is missing."""
@@ -69,6 +137,7 @@ class PyramidCache:
         dead = [k for k in self._pyramids if k not in live_set]
         for k in dead[: max(len(dead) - self._keep, 0)]:
             del self._pyramids[k]
+            self._energy.pop(k, None)
 
 
 def _merge(
@@ -171,6 +240,34 @@ class ProjectPeaks:
         np.nan_to_num(mins, copy=False, nan=0.0)
         np.nan_to_num(maxs, copy=False, nan=0.0)
         return mins, maxs
+
+    def rms(self, start: int, end: int, n: int) -> FloatArray:
+        """RMS of ``n`` equal columns of ``[start, end)``, ``(2, n)`` (the waveform's inner,
+        brighter layer, as most editors draw it)."""
+        out = np.zeros((CHANNELS, max(n, 0)), dtype=np.float32)
+        end = min(end, self._frames)
+        if n < 1 or end <= start:
+            return out
+        edges = start + (np.arange(n + 1, dtype=np.int64) * (end - start)) // n
+        for starts, segs in self._index:
+            first = max(bisect.bisect_right(starts, start) - 1, 0)
+            for k in range(first, len(segs)):
+                seg_start, seg = segs[k]
+                if seg_start >= end:
+                    break
+                audio = seg.audio  # type: ignore[attr-defined]
+                length = seg.length  # type: ignore[attr-defined]
+                a, b = max(seg_start, start), min(seg_start + length, end)
+                if b <= a or audio is None:
+                    continue
+                i0 = int(np.searchsorted(edges[1:], a, side="right"))
+                i1 = int(np.searchsorted(edges[:-1], b, side="left"))
+                if i1 <= i0:
+                    continue
+                lo = seg.offset + (a - seg_start)  # type: ignore[attr-defined]
+                part = self._cache.energy(audio).rms(lo, lo + (b - a), i1 - i0)
+                np.maximum(out[:, i0:i1], part, out=out[:, i0:i1])
+        return out
 
     def samples(self, start: int, end: int) -> FloatArray:
         """Samples of ``[start, end)`` (the sum of the audible tracks), ``(2, end - start)``."""

@@ -79,6 +79,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "SA3 Studio"
 NUDGE_S = 0.010
 SPECTROGRAM_DELAY_MS = 90
+TAKES_HEIGHT = 210
+REGIONS_WIDTH = 440
 
 _SELECTION_ACTIONS = (
     "edit.cut",
@@ -432,8 +434,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def set_takes_panel(self, widget: QWidget) -> QDockWidget:
-        """Dock the takes panel (below the timeline)."""
-        return self.add_panel(widget, "Takes", Qt.DockWidgetArea.BottomDockWidgetArea, "takes")
+        """Dock the takes panel (below the timeline, leaving the timeline most of the height)."""
+        dock = self.add_panel(widget, "Takes", Qt.DockWidgetArea.BottomDockWidgetArea, "takes")
+        self.resizeDocks([dock], [TAKES_HEIGHT], Qt.Orientation.Vertical)
+        return dock
 
     def selected_regions(self) -> list[Region]:
         """The document regions the user selected (in the timeline or the regions list)."""
@@ -711,7 +715,7 @@ class MainWindow(QMainWindow):
             else:
                 result.session.discard_recovered()
         for cid, pyr in result.pyramids.items():
-            s.pyramids.put(cid, pyr)
+            s.pyramids.put(cid, pyr, result.energies.get(cid))
         s.transport.stop()
         s.files.adopt(result, discard_previous=self._discard_on_adopt)
         self._discard_on_adopt = False

@@ -97,8 +97,17 @@ class OverviewStrip(QWidget):
         # Both channels folded into one envelope: the strip is for finding your place.
         lo = np.min(mins, axis=0)
         hi = np.max(maxs, axis=0)
-        p.setPen(QPen(self._theme.overview_wave, 1.0))
+        p.setPen(QPen(self._theme.overview_wave.darker(150), 1.0))
         p.drawPath(envelope_path(0.5, 1.0, lo, hi, 0.5 * h, 0.5 * h - 3.0))
+        rms_fn = getattr(src, "rms", None)
+        if callable(rms_fn):
+            rms = np.max(rms_fn(0, src.frames, n), axis=0)
+            p.setPen(QPen(self._theme.overview_wave, 1.0))
+            p.drawPath(
+                envelope_path(
+                    0.5, 1.0, np.maximum(lo, -rms), np.minimum(hi, rms), 0.5 * h, 0.5 * h - 3.0
+                )
+            )
         p.end()
         return pm
 

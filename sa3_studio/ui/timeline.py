@@ -303,7 +303,9 @@ class TimelineWidget(QWidget):
         self.plot.setBackground(theme.waveform.lane_bg)
         self.axis.setPen(QPen(theme.ruler_tick))
         self.axis.setTextPen(QPen(theme.ruler_text))
-        self.axis.setStyle(tickLength=-6, tickTextOffset=3)
+        # Labels on the major ticks only: formatting and measuring minor labels that are never
+        # drawn cost more than the whole waveform.
+        self.axis.setStyle(tickLength=-6, tickTextOffset=3, maxTextLevel=0)
         cursor_pen = QPen(theme.cursor)
         cursor_pen.setCosmetic(True)
         cursor_pen.setStyle(Qt.PenStyle.DashLine)

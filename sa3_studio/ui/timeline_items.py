@@ -215,21 +215,19 @@ class RegionsItem(_LayoutItem):
         # Text in pixels so it stays crisp and unscaled at any zoom.
         painter.save()
         painter.resetTransform()
-        font = QFont(painter.font())
-        font.setPointSizeF(8.5)
-        painter.setFont(font)
-        metrics = QFontMetrics(font)
         for rect, text, selected in labels:
             inner = rect.adjusted(6, 0, -4, 0)
             if inner.width() < 12:
                 continue
+            font = QFont(painter.font())
+            font.setPointSizeF(8.5)
             font.setBold(selected)
             painter.setFont(font)
+            metrics = QFontMetrics(font)
             painter.setPen(theme.region_text)
             elided = metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(inner.width()))
-            painter.drawText(
-                inner, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided
-            )
+            flags = int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+            painter.drawText(inner, flags, elided)
         painter.restore()
 
 
@@ -328,7 +326,7 @@ class TakeOverlayItem(_LayoutItem):
         painter.setPen(QPen(self._theme.take_wave, 1.0))
         for c in range(mins.shape[0]):
             centre = (c + 0.5) * lane_h * sy + oy
-            half = 0.5 * lane_h * 0.92 * sy
+            half = 0.5 * lane_h * 0.94 * sy
             painter.drawPath(envelope_path(px0, col_s * sx, mins[c], maxs[c], centre, half))
         painter.restore()
 
@@ -336,14 +334,14 @@ class TakeOverlayItem(_LayoutItem):
 class GridItem(_LayoutItem):
     """Faint vertical lines at the snap grid (drawn only when they are far enough apart)."""
 
-    MIN_PX = 8.0
+    MIN_PX = 14.0
 
     def __init__(self, layout: Layout, theme: Theme = DARK) -> None:
         super().__init__(layout, theme)
         self._step_s: float = 0.0
         self._origin_s: float = 0.0
         self._bar_every: int = 0
-        self.setZValue(5)
+        self.setZValue(-5)  # under the waveform
 
     def set_grid(self, step_s: float, origin_s: float = 0.0, bar_every: int = 0) -> None:
         """Lines every ``step_s`` seconds from ``origin_s`` (0 = none); every ``bar_every``-th
@@ -362,8 +360,13 @@ class GridItem(_LayoutItem):
             return
         lo, hi = self._visible_x()
         px = max(view.width(), 1.0)
+        every = self._bar_every
         if step / max(hi - lo, 1e-12) * px < self.MIN_PX:
-            return
+            # Beats too close together: draw the bars only (or nothing).
+            if not every or step * every / max(hi - lo, 1e-12) * px < self.MIN_PX:
+                return
+            step *= every
+            every = 1
         first = math.ceil((lo - self._origin_s) / step)
         last = math.floor((hi - self._origin_s) / step)
         bottom = self._layout.content_bottom
@@ -371,5 +374,5 @@ class GridItem(_LayoutItem):
         strong = _cosmetic(self._theme.grid.lighter(150))
         for k in range(first, last + 1):
             x = self._origin_s + k * step
-            painter.setPen(strong if self._bar_every and k % self._bar_every == 0 else weak)
+            painter.setPen(strong if every and k % every == 0 else weak)
             painter.drawLine(QPointF(x, 0.0), QPointF(x, bottom))

@@ -30,6 +30,8 @@ class PeakSource(Protocol):
     """What the waveform needs from the audio: a peak pyramid and the samples.
 
     The app layer adapts the audio package's pyramid to this; tests use a plain numpy version.
+    A source may also have ``rms(start, end, n) -> (channels, n)``; the waveform then draws
+    the RMS inside the peaks in a brighter colour.
     """
 
     @property
@@ -63,6 +65,7 @@ class WaveformColors:
     """Colours of the waveform lanes."""
 
     fill: QColor
+    rms: QColor
     outline: QColor
     centre: QColor
     clip: QColor
@@ -74,7 +77,8 @@ class WaveformColors:
 def default_waveform_colors() -> WaveformColors:
     """The dark theme's waveform colours."""
     return WaveformColors(
-        fill=QColor(88, 184, 214),
+        fill=QColor(46, 120, 150),
+        rms=QColor(92, 196, 230),
         outline=QColor(140, 220, 240),
         centre=QColor(90, 110, 125, 140),
         clip=QColor(240, 90, 80),
@@ -82,6 +86,28 @@ def default_waveform_colors() -> WaveformColors:
         lane_sep=QColor(52, 58, 66),
         label=QColor(150, 160, 172),
     )
+
+
+def envelope_pairs(
+    x0: float,
+    dx: float,
+    mins: npt.NDArray[np.float32],
+    maxs: npt.NDArray[np.float32],
+    centre: float,
+    half: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """End points of one vertical line per column, from its minimum to its maximum, in pixels.
+
+    Returns:
+        ``(x, y)``, each ``(2 n,)``: line ``i`` runs from point ``2 i`` to point ``2 i + 1``.
+    """
+    n = mins.shape[0]
+    x = np.repeat(x0 + dx * np.arange(n, dtype=np.float64), 2)
+    y = np.empty(2 * n, dtype=np.float64)
+    y[0::2] = centre - half * np.clip(maxs, -1.0, 1.0)
+    # Half a pixel past the minimum so silent columns still show a dot on the zero line.
+    y[1::2] = centre - half * np.clip(mins, -1.0, 1.0) + 0.5
+    return x, y
 
 
 def envelope_path(
@@ -108,12 +134,7 @@ def envelope_path(
     Returns:
         A path of ``n`` separate vertical segments.
     """
-    n = mins.shape[0]
-    x = np.repeat(x0 + dx * np.arange(n, dtype=np.float64), 2)
-    y = np.empty(2 * n, dtype=np.float64)
-    y[0::2] = centre - half * np.clip(maxs, -1.0, 1.0)
-    # Half a pixel past the minimum so silent columns still show a dot on the zero line.
-    y[1::2] = centre - half * np.clip(mins, -1.0, 1.0) + 0.5
+    x, y = envelope_pairs(x0, dx, mins, maxs, centre, half)
     return pg.functions.arrayToQPath(x, y, connect="pairs")
 
 
@@ -229,6 +250,9 @@ class WaveformItem(pg.GraphicsObject):
                 if kind == "columns":
                     painter.setPen(QPen(colors.fill, 1.0))
                     painter.drawPath(shape)  # type: ignore[arg-type]
+                elif kind == "rms":
+                    painter.setPen(QPen(colors.rms, 1.0))
+                    painter.drawPath(shape)  # type: ignore[arg-type]
                 elif kind == "outline":
                     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
                     painter.setPen(QPen(colors.outline, 1.0))
@@ -250,8 +274,7 @@ class WaveformItem(pg.GraphicsObject):
         self, painter: QPainter, x_lo: float, x_hi: float, channels: int, lane_h: float
     ) -> None:
         colors = self._colors
-        span = QRectF(x_lo, 0.0, x_hi - x_lo, self._height)
-        painter.fillRect(span, colors.lane_bg)
+        # The lane background is the view's background, so grid lines below show through.
         pen = QPen(colors.centre)
         pen.setCosmetic(True)
         pen.setWidthF(1.0)
@@ -283,7 +306,7 @@ class WaveformItem(pg.GraphicsObject):
             return []
         spp = (x_hi - x_lo) * rate / px_width
         shapes: list[tuple[str, object]] = []
-        half = 0.5 * lane_h * 0.92 * sy
+        half = 0.5 * lane_h * 0.94 * sy
         if spp < SAMPLE_LINE_SPP:
             # One sample either side so the line runs to the view's edges.
             a = max(start - 1, 0)
@@ -302,12 +325,29 @@ class WaveformItem(pg.GraphicsObject):
         # One column per pixel; the columns start on the first visible frame.
         n = max(min(round((end - start) / spp), px_width + 2), 1)
         mins, maxs = src.envelope(start, end, n)
+        rms_fn = getattr(src, "rms", None)
+        rms = rms_fn(start, end, n) if callable(rms_fn) else None
         col_s = (end - start) / rate / n
         x0 = (start / rate + 0.5 * col_s) * sx + ox
         dx = col_s * sx
+        # All lanes in one path per colour: fewer, longer paths draw faster.
+        cols: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []
+        loud: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []
         for c in range(mins.shape[0]):
             centre = (c + 0.5) * lane_h * sy + oy
-            shapes.append(("columns", envelope_path(x0, dx, mins[c], maxs[c], centre, half)))
+            cols.append(envelope_pairs(x0, dx, mins[c], maxs[c], centre, half))
+            if rms is not None:
+                # The loudness inside the peaks, brighter (as Audacity and ocenaudio draw it).
+                lo = np.maximum(mins[c], -rms[c])
+                hi = np.maximum(np.minimum(maxs[c], rms[c]), lo)
+                loud.append(envelope_pairs(x0, dx, lo, hi, centre, half))
+        for kind, pairs in (("columns", cols), ("rms", loud)):
+            if pairs:
+                xs = np.concatenate([x for x, _ in pairs])
+                ys = np.concatenate([y for _, y in pairs])
+                shapes.append((kind, pg.functions.arrayToQPath(xs, ys, connect="pairs")))
+        for c in range(mins.shape[0]):
+            centre = (c + 0.5) * lane_h * sy + oy
             if spp < 64:
                 # Zoomed in far enough to see the wave's shape: trace its edges too.
                 shapes.append(("outline", outline_path(x0, dx, maxs[c], centre, half)))

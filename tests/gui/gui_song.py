@@ -62,8 +62,8 @@ def _bass_note(rate: int, midi: int, length_s: float) -> npt.NDArray[np.float64]
     t = np.arange(int(length_s * rate)) / rate
     f = _hz(midi)
     wave = sum(np.sin(2.0 * np.pi * f * k * t) / k for k in range(1, 7))
-    env = np.minimum(t / 0.005, 1.0) * np.exp(-t * 3.0)
-    return wave * env * 0.32
+    env = np.minimum(t / 0.005, 1.0) * np.exp(-t * 7.0)
+    return wave * env * 0.26
 
 
 def _pad_chord(rate: int, notes: tuple[int, ...], length_s: float) -> npt.NDArray[np.float64]:
@@ -75,7 +75,7 @@ def _pad_chord(rate: int, notes: tuple[int, ...], length_s: float) -> npt.NDArra
             out += np.sin(2.0 * np.pi * f * t) + 0.3 * np.sin(4.0 * np.pi * f * t)
     attack = np.minimum(t / 0.25, 1.0)
     release = np.minimum((length_s - t) / 0.3, 1.0)
-    return out * attack * release * 0.045
+    return out * attack * release * 0.022
 
 
 def make_song(bars: int = 16, *, bpm: float = BPM, rate: int = RATE, seed: int = 7) -> FloatArray:
