@@ -108,9 +108,9 @@ class _Runnable(QRunnable):
         try:
             if job.token.cancelled:
                 raise Cancelled("The job was cancelled.")
+            # A result that comes back after a cancel is still delivered: the runner passes it
+            # on as discarded, so that whatever it holds (an open file) can be released.
             result = self._fn(self._progress, job.token)
-            if job.token.cancelled:
-                raise Cancelled("The job was cancelled.")
         except Cancelled:
             self._bridge.cancelled.emit(job.id)
         except Sa3Error as exc:
@@ -246,16 +246,18 @@ class JobRunner(QObject):
 
     @Slot(int, object)
     def _on_finished(self, jid: int, result: object) -> None:
-        job = self._is_current(jid)
-        if job is not None and not job.token.cancelled:
-            self._retire(jid)
+        job = self._jobs.get(jid)
+        current = self._is_current(jid)
+        self._retire(jid)
+        if job is None:
+            return
+        if current is not None and not job.token.cancelled:
             self.finished.emit(job, result)
-        else:
-            log.debug("dropped the stale result of job %d", jid)
-            stale = self._jobs.get(jid)
-            self._retire(jid)
-            if stale is not None:
-                self.discarded.emit(stale, result)
+            return
+        log.debug("dropped the stale result of job %d", jid)
+        self.discarded.emit(job, result)
+        if current is not None:
+            self.cancelled.emit(job)
 
     @Slot(int, str, object)
     def _on_failed(self, jid: int, message: str, exc: object) -> None:

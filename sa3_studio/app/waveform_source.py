@@ -61,17 +61,28 @@ class EnergyIndex:
 
     def rms(self, start: int, end: int, n: int) -> FloatArray:
         """RMS of ``n`` equal columns of ``[start, end)``, ``(channels, n)``."""
+        sums, counts = self.energy(start, end, n)
+        return np.sqrt(sums / np.maximum(counts, 1)).astype(np.float32)
+
+    def energy(
+        self, start: int, end: int, n: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """Sum of squares and frame count of ``n`` equal columns of ``[start, end)``.
+
+        Returns:
+            ``(sums (channels, n), counts (n,))``; columns past the end count no frames.
+        """
         end = min(end, self._frames)
         channels = self._samples.shape[0]
         if n < 1 or end <= start:
-            return np.zeros((channels, max(n, 0)), dtype=np.float32)
+            return np.zeros((channels, max(n, 0))), np.zeros(max(n, 0), dtype=np.int64)
         edges = start + (np.arange(n + 1, dtype=np.int64) * (end - start)) // n  # (n+1,)
         if (end - start) / n < ENERGY_BLOCK:
             seg = np.square(self._samples[:, start:end], dtype=np.float64)
             cum = np.concatenate([np.zeros((channels, 1)), np.cumsum(seg, axis=1)], axis=1)
             idx = edges - start
             sums = cum[:, idx[1:]] - cum[:, idx[:-1]]
-            counts = np.maximum(idx[1:] - idx[:-1], 1)
+            counts = idx[1:] - idx[:-1]
         else:
             # Whole blocks: each column snaps to the blocks it mostly covers.
             b = np.rint(edges / ENERGY_BLOCK).astype(np.int64)
@@ -79,8 +90,8 @@ class EnergyIndex:
             b[1:] = np.maximum(b[1:], b[:-1] + 1)
             b = np.minimum(b, self._cum.shape[1] - 1)
             sums = self._cum[:, b[1:]] - self._cum[:, b[:-1]]
-            counts = np.maximum((b[1:] - b[:-1]) * ENERGY_BLOCK, 1)
-        return np.sqrt(np.maximum(sums, 0.0) / counts).astype(np.float32)
+            counts = (b[1:] - b[:-1]) * ENERGY_BLOCK
+        return np.maximum(sums, 0.0), counts.astype(np.int64)
 
 
 class PyramidCache:
@@ -138,6 +149,30 @@ class PyramidCache:
         for k in dead[: max(len(dead) - self._keep, 0)]:
             del self._pyramids[k]
             self._energy.pop(k, None)
+
+
+def _pieces(edges: npt.NDArray[np.int64], a: int, b: int) -> list[tuple[int, int, int, int]]:
+    """Split ``[a, b)`` along the column ``edges`` into ``(i0, i1, lo, hi)`` pieces.
+
+    Columns ``i0 .. i1-1`` take frames ``[lo, hi)``: a partly covered first and last column
+    get a piece of their own, the fully covered columns in between one piece together, so
+    each query's columns line up with the view's columns.
+    """
+    i0 = int(np.searchsorted(edges[1:], a, side="right"))
+    i1 = int(np.searchsorted(edges[:-1], b, side="left"))
+    if i1 <= i0:
+        return []
+    out: list[tuple[int, int, int, int]] = []
+    first, last = i0, i1
+    if edges[i0] < a or edges[i0 + 1] > b:
+        out.append((i0, i0 + 1, a, min(int(edges[i0 + 1]), b)))
+        first = i0 + 1
+    if last > first and edges[last] > b:
+        out.append((last - 1, last, max(int(edges[last - 1]), a), b))
+        last -= 1
+    if last > first:
+        out.append((first, last, int(edges[first]), int(edges[last])))
+    return out
 
 
 def _merge(
@@ -221,22 +256,17 @@ class ProjectPeaks:
                 a, b = max(seg_start, start), min(seg_start + length, end)
                 if b <= a:
                     continue
-                # Pixels i with edges[i] < b and edges[i + 1] > a.
-                i0 = int(np.searchsorted(edges[1:], a, side="right"))
-                i1 = int(np.searchsorted(edges[:-1], b, side="left"))
-                if i1 <= i0:
-                    continue
-                sl = slice(i0, i1)
                 audio = seg.audio  # type: ignore[attr-defined]
-                if audio is None:
-                    zero = np.zeros((CHANNELS, i1 - i0), dtype=np.float32)
-                    _merge(mins, maxs, sl, zero, zero)
-                    continue
                 offset = seg.offset  # type: ignore[attr-defined]
-                pyr = self._cache.get(audio)
-                lo = offset + (a - seg_start)
-                mn, mx = pyr.query(lo, lo + (b - a), i1 - i0)
-                _merge(mins, maxs, sl, mn, mx)
+                for i0, i1, lo, hi in _pieces(edges, a, b):
+                    sl = slice(i0, i1)
+                    if audio is None:
+                        zero = np.zeros((CHANNELS, i1 - i0), dtype=np.float32)
+                        _merge(mins, maxs, sl, zero, zero)
+                        continue
+                    pos = offset + (lo - seg_start)
+                    mn, mx = self._cache.get(audio).query(pos, pos + (hi - lo), i1 - i0)
+                    _merge(mins, maxs, sl, mn, mx)
         np.nan_to_num(mins, copy=False, nan=0.0)
         np.nan_to_num(maxs, copy=False, nan=0.0)
         return mins, maxs
@@ -249,7 +279,11 @@ class ProjectPeaks:
         if n < 1 or end <= start:
             return out
         edges = start + (np.arange(n + 1, dtype=np.int64) * (end - start)) // n
+        widths = np.maximum(edges[1:] - edges[:-1], 1)
         for starts, segs in self._index:
+            # Within a track, columns that straddle segments add up their energy; silence and
+            # gaps add frames but no energy.
+            sums = np.zeros((CHANNELS, n))
             first = max(bisect.bisect_right(starts, start) - 1, 0)
             for k in range(first, len(segs)):
                 seg_start, seg = segs[k]
@@ -260,13 +294,16 @@ class ProjectPeaks:
                 a, b = max(seg_start, start), min(seg_start + length, end)
                 if b <= a or audio is None:
                     continue
-                i0 = int(np.searchsorted(edges[1:], a, side="right"))
-                i1 = int(np.searchsorted(edges[:-1], b, side="left"))
-                if i1 <= i0:
-                    continue
-                lo = seg.offset + (a - seg_start)  # type: ignore[attr-defined]
-                part = self._cache.energy(audio).rms(lo, lo + (b - a), i1 - i0)
-                np.maximum(out[:, i0:i1], part, out=out[:, i0:i1])
+                index = self._cache.energy(audio)
+                for i0, i1, lo, hi in _pieces(edges, a, b):
+                    pos = seg.offset + (lo - seg_start)  # type: ignore[attr-defined]
+                    part, counts = index.energy(pos, pos + (hi - lo), i1 - i0)
+                    # Scale each part to the frames it really covers (blocks snap).
+                    covered = np.minimum(edges[i0 + 1 : i1 + 1], hi) - np.maximum(edges[i0:i1], lo)
+                    sums[:, i0:i1] += part * (covered / np.maximum(counts, 1))
+            track_rms = np.sqrt(sums / widths).astype(np.float32)
+            # Tracks are overlaid, not summed (see the class docstring).
+            np.maximum(out, track_rms, out=out)
         return out
 
     def samples(self, start: int, end: int) -> FloatArray:

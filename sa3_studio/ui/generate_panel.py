@@ -109,6 +109,7 @@ QLabel#fullPrompt, QLabel#modelStatus, QLabel#windowInfo, QLabel[hint="true"] {
 }
 QLabel#windowProblem { color: #e0a33a; }
 QFrame#jobRow { border: 1px solid palette(mid); border-radius: 4px; }
+QFrame#generateFooter { border-top: 1px solid palette(mid); }
 """
 
 
@@ -237,9 +238,18 @@ class GeneratePanel(QWidget):
         self._build_prompt(lay)
         self._build_sampling(lay)
         self._build_context(lay)
-        self._build_generate(lay)
-        self._build_queue(lay)
         lay.addStretch(1)
+
+        # The window sent, Generate and the queue stay in view below the settings.
+        footer = QFrame()
+        footer.setObjectName("generateFooter")
+        foot = QVBoxLayout(footer)
+        foot.setContentsMargins(10, 6, 10, 8)
+        foot.setSpacing(5)
+        foot.addWidget(self.window_info)
+        foot.addWidget(self.window_problem)
+        self._build_generate(foot)
+        self._build_queue(foot)
 
         scroll = QScrollArea()
         scroll.setObjectName("generateScroll")
@@ -249,7 +259,9 @@ class GeneratePanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.setSpacing(0)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(footer)
         self.setMinimumWidth(300)
 
         self._connect()
@@ -401,9 +413,11 @@ class GeneratePanel(QWidget):
         self.prefix_chip = QLabel("")
         self.prefix_chip.setObjectName("prefixChip")
         self.prefix_chip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        prow.addWidget(self.prefix_combo)
-        prow.addWidget(self.prefix_chip, 1)
+        self.prefix_chip.setWordWrap(True)
+        prow.addWidget(QLabel("Prefix"))
+        prow.addWidget(self.prefix_combo, 1)
         lay.addLayout(prow)
+        lay.addWidget(self.prefix_chip)
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setObjectName("promptEdit")
         self.prompt_edit.setPlaceholderText(
@@ -468,11 +482,11 @@ class GeneratePanel(QWidget):
         self.seed_lock = QToolButton()
         self.seed_lock.setObjectName("seedLock")
         self.seed_lock.setCheckable(True)
-        self.seed_lock.setText("🔒")
+        self.seed_lock.setText("Lock")
         self.seed_lock.setToolTip("Lock the seed (otherwise a new one is drawn for each run)")
         self.seed_dice = QToolButton()
         self.seed_dice.setObjectName("seedDice")
-        self.seed_dice.setText("🎲")
+        self.seed_dice.setText("New")
         self.seed_dice.setToolTip("Draw a new random seed")
         grid.addWidget(QLabel("Steps"), 0, 0)
         grid.addWidget(self.steps_spin, 0, 1)
@@ -506,14 +520,11 @@ class GeneratePanel(QWidget):
         self.window_problem = QLabel("")
         self.window_problem.setObjectName("windowProblem")
         self.window_problem.setWordWrap(True)
-        lay.addWidget(self.window_info)
-        lay.addWidget(self.window_problem)
 
     def _build_generate(self, lay: QVBoxLayout) -> None:
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Return in the prompt)")
-        lay.addSpacing(4)
         lay.addWidget(self.generate_button)
         self._shortcut = QShortcut(QKeySequence("Ctrl+Return"), self.prompt_edit)
         self._shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -533,9 +544,20 @@ class GeneratePanel(QWidget):
         self.queue_empty.setObjectName("queueEmpty")
         self.queue_empty.setProperty("hint", True)
         lay.addWidget(self.queue_empty)
-        self.queue_box = QVBoxLayout()
+        rows = QWidget()
+        rows.setObjectName("queueRows")
+        self.queue_box = QVBoxLayout(rows)
+        self.queue_box.setContentsMargins(0, 0, 0, 0)
         self.queue_box.setSpacing(4)
-        lay.addLayout(self.queue_box)
+        self.queue_box.addStretch(1)
+        self.queue_scroll = QScrollArea()
+        self.queue_scroll.setObjectName("queueScroll")
+        self.queue_scroll.setWidget(rows)
+        self.queue_scroll.setWidgetResizable(True)
+        self.queue_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.queue_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.queue_scroll.setMaximumHeight(170)
+        lay.addWidget(self.queue_scroll)
 
     def _connect(self) -> None:
         c = self._controller
@@ -586,7 +608,7 @@ class GeneratePanel(QWidget):
         self.model_combo.clear()
         usable = [m for m in found if m.complete]
         for m in found:
-            text = f"{m.name}  ·  up to {_seconds(m.max_seconds)}"
+            text = f"{m.name} — {_seconds(m.max_seconds)}"
             if not m.complete:
                 text += "  (incomplete)"
             self.model_combo.addItem(text, m.path)
@@ -854,6 +876,8 @@ class GeneratePanel(QWidget):
                 self.queue_box.insertWidget(index, row)
             row.update_from(job)
         self.queue_empty.setVisible(not jobs)
+        self.queue_scroll.setVisible(bool(jobs))
+        self.queue_scroll.setFixedHeight(min(170, 48 * len(jobs) + 4) if jobs else 0)
         self.cancel_all_button.setVisible(bool(jobs))
 
     def _on_progress(self, job_id: int, done: int, total: int, eta_s: float) -> None:

@@ -270,13 +270,13 @@ class TakesPanel(QWidget):
             count = f"{len(takes)} take{'s' if len(takes) != 1 else ''}"
             if region.id in pending:
                 count += " · generating…"
-            top = QTreeWidgetItem([title, count])
+            top = QTreeWidgetItem([f"{title}   —   {count}"])
             top.setData(0, REGION_ROLE, region.id)
             font = QFont(top.font(0))
             font.setBold(True)
             top.setFont(0, font)
-            top.setFirstColumnSpanned(False)
             self.tree.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)  # the region's line runs across the columns
             chosen = c.current_take(region.id)
             for take in takes:
                 item = self._take_item(take, region)
