@@ -15,6 +15,7 @@ cancellation within one step, and exact padding semantics by default.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -241,6 +242,11 @@ class Pipeline:
             align_latents=max(1, self.config.latent_alignment // ds),
             max_samples=self.config.sample_size,
         )
+
+    def clear_caches(self) -> None:
+        """Forget remembered prompt encodings and encoded sources (benchmarks, memory)."""
+        self._prompt_cache.clear()
+        self._latent_cache.clear()
 
     # -- encoding -------------------------------------------------------------------------------
 
@@ -717,6 +723,25 @@ class Pipeline:
 AttentionArg = Literal["exact", "official-cpu"]
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles)."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(cpu, probe, None)
+        if check is not None and bool(check()):
+            return True
+    return False
+
+
+def _prefers_cpu_bfloat16(dtype: str | torch.dtype, choice: devices.DeviceChoice) -> bool:
+    return (
+        isinstance(dtype, str)
+        and dtype.strip().lower() == "auto"
+        and choice.device.type == "cpu"
+        and cpu_has_native_bfloat16()
+    )
+
+
 def _keeps_float32(name: str) -> bool:
     """Tensors loaded in float32 whatever the model dtype (RoPE frequencies)."""
     return name.endswith("inv_freq")
@@ -863,7 +888,9 @@ def load_pipeline(
     Args:
         path: the model folder (or its ``model_config.json``).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
-        dtype: "auto", "float32", "bfloat16" or "float16".
+        dtype: "auto", "float32", "bfloat16" or "float16". "auto" is bfloat16 on CUDA GPUs
+            that support it and on CPUs with native bfloat16 arithmetic (the DiT only; the
+            autoencoder stays float32 off CUDA), else float32 (see ``engine.devices``).
         attention: padding semantics, "exact" (default) or "official-cpu".
         text_encoder_dtype: dtype of the T5Gemma encoder ("auto" keeps the stored dtype).
         model_id: name to report in results (default: the folder name).
@@ -881,6 +908,10 @@ def load_pipeline(
             "model folder such as stable-audio-3-small-music."
         )
     choice = devices.choose(device, dtype)
+    if _prefers_cpu_bfloat16(dtype, choice):
+        # "auto" on a CPU with native bfloat16 arithmetic (AVX512-BF16, AMX): the DiT's
+        # matrix products run twice as fast; norms, RoPE and the autoencoder stay float32.
+        choice = dataclasses.replace(choice, dtype=torch.bfloat16)
     devices.configure_numerics()
     checkpoint = Checkpoint(folder / WEIGHTS_FILE, model_name=guess_model_name(folder))
     _check_no_stray_tensors(checkpoint)  # before reading gigabytes

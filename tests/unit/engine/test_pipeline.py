@@ -16,7 +16,12 @@ from safetensors.torch import load_file, save_file
 
 from sa3_studio.engine.api import CancelToken, GenerationRequest
 from sa3_studio.engine.noise import GeneratorNoise
-from sa3_studio.engine.pipeline import EncodedSource, Pipeline, load_pipeline
+from sa3_studio.engine.pipeline import (
+    EncodedSource,
+    Pipeline,
+    cpu_has_native_bfloat16,
+    load_pipeline,
+)
 from sa3_studio.engine.synthetic import TEXT_ENCODER_DIR, make_random_model
 from sa3_studio.errors import Cancelled, ConfigError, GenerationError, WeightsError
 
@@ -413,6 +418,18 @@ def test_exact_and_official_cpu_attention_agree_without_padding(model_dir: Path)
     padded = 2.0
     assert exact.plan([padded]).valid_latents[0] < exact.plan([padded]).latent_len
     assert np.abs(_gen(exact, duration=padded) - _gen(official, duration=padded)).max() > 1e-4
+
+
+def test_auto_dtype_uses_bfloat16_for_the_dit_on_capable_cpus(model_dir: Path) -> None:
+    auto = load_pipeline(model_dir, device="cpu", dtype="auto")
+    expected = torch.bfloat16 if cpu_has_native_bfloat16() else torch.float32
+    assert auto.dtype == expected
+    assert next(auto.autoencoder.parameters()).dtype == torch.float32
+    rope = auto.dit.transformer.rotary_pos_emb.inv_freq
+    assert rope.dtype == torch.float32  # RoPE frequencies are never rounded
+    audio = _gen(auto, duration=1.0)
+    assert np.isfinite(audio).all()
+    assert audio.dtype == np.float32
 
 
 def _write_lora(pipe: Pipeline, path: Path) -> Path:

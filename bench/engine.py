@@ -1,0 +1,321 @@
+"""Engine speed with small-music- and medium-sized random weights (synthetic model folders).
+
+Prints, per preset, device and dtype: seconds per DiT step, end-to-end seconds of
+text-to-audio for several durations, a 5 s inpaint inside 30 s (first take, then a repeated
+take that reuses the encoded source and decodes only the frames the splice needs), SAME
+encode and decode of 30 s, load time and peak RAM (ru_maxrss of a fresh process per
+configuration). Random weights cost exactly what real ones cost.
+
+The full run is slow on a small CPU; run it in parts::
+
+    python bench/engine.py --only dit-step
+    python bench/engine.py --only t2a --durations 10,30 --dtype bfloat16
+    python bench/engine.py --only inpaint,codec --preset small --repeat 3
+    python bench/engine.py --preset medium --only dit-step --dtype bfloat16
+
+Synthetic models are written once into ``--models`` (default ``~/.cache/sa3-studio/bench``):
+small needs 2.3 GB of disk, medium 9.2 GB. The text encoder is a random T5Gemma encoder with
+the real encoder's sizes, so prompt encoding costs what it does with the real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PARTS = ("load", "dit-step", "t2a", "inpaint", "codec")
+DEFAULT_MODELS = Path("~/.cache/sa3-studio/bench").expanduser()
+
+
+# --------------------------------------------------------------------------------------------
+# Worker: one preset, device and dtype in a fresh process
+# --------------------------------------------------------------------------------------------
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, value
+
+
+def _rss_now() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _worker(opts: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from sa3_studio.engine.api import GenerationRequest
+    from sa3_studio.engine.noise import GeneratorNoise
+    from sa3_studio.engine.pipeline import StepCache, load_pipeline
+
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    parts = set(opts.only)
+    out: dict[str, Any] = {"threads": torch.get_num_threads()}
+    folder = Path(opts.folder)
+    base_rss = _rss_now()
+    t0 = time.perf_counter()
+    pipe = load_pipeline(folder, device=opts.device, dtype=opts.dtype)
+    out["load_s"] = time.perf_counter() - t0
+    out["weights_bytes"] = (folder / "model.safetensors").stat().st_size
+    out["rss_before_load"] = base_rss
+    out["rss_after_load"] = _rss_now()
+    sync = torch.cuda.synchronize if pipe.device.type == "cuda" else (lambda: None)
+    sr = pipe.sample_rate
+    steps = opts.steps
+
+    def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+        def run() -> Any:
+            value = fn()
+            sync()
+            return value
+
+        return _best(run, opts.repeat)
+
+    with torch.inference_mode():
+        if "dit-step" in parts:
+            # One DiT evaluation at the length of a 30 s generation (L = 388 latents), batch 1,
+            # with the step cache warm as it is from the second step of a generation on.
+            plan = pipe.plan([30.0])
+            dtype = pipe.dtype
+            cfg = pipe.config
+            x = torch.randn(1, cfg.model.io_channels, plan.latent_len).to(pipe.device, dtype)
+            t = torch.full((1,), 0.7, device=pipe.device)
+            cross = torch.randn(1, 257, 768, device=pipe.device)
+            glob = torch.randn(1, 768, device=pipe.device)
+            local = torch.zeros(1, cfg.model.io_channels + 1, plan.latent_len).to(x)
+            pad = plan.padding_mask(pipe.device)
+            with StepCache(pipe.dit):
+                pipe.dit(x, t, cross, glob, local, pad)
+                out["dit_step_s"], _ = timed(lambda: pipe.dit(x, t, cross, glob, local, pad))
+            out["dit_step_nocache_s"], _ = timed(lambda: pipe.dit(x, t, cross, glob, local, pad))
+
+        if "t2a" in parts:
+            out["t2a"] = {}
+            for seconds in opts.durations:
+                request = GenerationRequest(
+                    prompt="Warm analog synth pad with soft piano chords 90 BPM",
+                    duration=seconds,
+                    steps=steps,
+                    seed=1,
+                )
+
+                def fresh(request: GenerationRequest = request) -> Any:
+                    pipe.clear_caches()  # a first take: the prompt is encoded too
+                    return pipe.generate(request)
+
+                best, result = timed(fresh)
+                out["t2a"][str(seconds)] = {"total_s": best, "phases": result.timings}
+
+        if "inpaint" in parts:
+            rng = np.random.default_rng(0)
+            source = (0.1 * rng.standard_normal((2, 30 * sr))).astype(np.float32)
+            regions = ((12.0, 17.0),)
+            prompt = "Bright brass stabs"
+
+            def first() -> Any:
+                pipe.clear_caches()
+                return pipe.generate(
+                    GenerationRequest(
+                        prompt=prompt,
+                        inpaint_audio=source,
+                        inpaint_regions=regions,
+                        steps=steps,
+                        seed=2,
+                    )
+                )
+
+            best, result = timed(first)
+            out["inpaint_first"] = {"total_s": best, "phases": result.timings}
+            latents = pipe.encode(source)
+            take = GenerationRequest(
+                prompt=prompt,
+                source_latents=latents,
+                inpaint_regions=regions,
+                decode_range=(regions[0][0] - 0.05, regions[0][1] + 0.05),
+                steps=steps,
+                seed=3,
+            )
+            pipe.generate(take)
+            best, result = timed(lambda: pipe.generate(take))
+            out["inpaint_repeat"] = {"total_s": best, "phases": result.timings}
+
+        if "codec" in parts:
+            rng = np.random.default_rng(1)
+            audio = torch.from_numpy((0.1 * rng.standard_normal((2, 30 * sr))).astype(np.float32))
+            plan = pipe.plan([30.0])
+            out["encode_30s_s"], latents = timed(lambda: pipe._encode(audio, plan.audio_samples))
+            out["decode_30s_s"], _ = timed(
+                lambda: pipe._decode(latents, GeneratorNoise(0, pipe.device), None, 30 * sr)
+            )
+    out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+
+def _ensure_model(models: Path, preset: str) -> Path:
+    from sa3_studio.engine.synthetic import make_random_model, write_random_text_encoder
+
+    folder = models / preset
+    if (folder / "model.safetensors").is_file() and (folder / "model_config.json").is_file():
+        return folder
+    encoder = models / "t5gemma-b-encoder"
+    if not (encoder / "model.safetensors").is_file():
+        print(f"writing a full-size random T5Gemma encoder to {encoder} ...", flush=True)
+        write_random_text_encoder(encoder)
+    print(f"writing the synthetic {preset} model to {folder} ...", flush=True)
+    return make_random_model(folder, preset=preset, seed=0, text_encoder_src=encoder)  # type: ignore[arg-type]
+
+
+def _devices(requested: str) -> list[str]:
+    if requested != "auto":
+        return requested.split(",")
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _cpu_name() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    name = fields.get("Model name", platform.processor()).strip()
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _report(preset: str, device: str, dtype: str, r: dict[str, Any]) -> list[str]:
+    gb = 1e9
+    lines = [f"## {preset} / {device} / {dtype}  (threads {r.get('threads')})"]
+    lines.append(
+        f"  load {r['load_s']:.1f} s; weights {r['weights_bytes'] / gb:.2f} GB; RSS before load "
+        f"{r['rss_before_load'] / gb:.2f} GB, after {r['rss_after_load'] / gb:.2f} GB, peak "
+        f"{r['peak_rss'] / gb:.2f} GB ({r['peak_rss'] / r['weights_bytes']:.2f}x weights)"
+    )
+    if "dit_step_s" in r:
+        lines.append(
+            f"  DiT step at 30 s (388 latents): {_fmt(r['dit_step_s'])} s "
+            f"(without the step cache {_fmt(r['dit_step_nocache_s'])} s)"
+        )
+    for seconds, v in r.get("t2a", {}).items():
+        ph = v["phases"]
+        lines.append(
+            f"  text-to-audio {float(seconds):g} s: {v['total_s']:.2f} s  (conditioning "
+            f"{ph['conditioning']:.2f}, sampling {ph['sampling']:.2f}, decode {ph['decode']:.2f})"
+        )
+    for key, label in (("inpaint_first", "first take"), ("inpaint_repeat", "repeated take")):
+        if key in r:
+            ph = r[key]["phases"]
+            lines.append(
+                f"  5 s inpaint inside 30 s, {label}: {r[key]['total_s']:.2f} s  (conditioning "
+                f"{ph['conditioning']:.2f}, encode {ph['encode']:.2f}, sampling "
+                f"{ph['sampling']:.2f}, decode {ph['decode']:.2f})"
+            )
+    if "encode_30s_s" in r:
+        lines.append(
+            f"  SAME encode 30 s: {r['encode_30s_s']:.2f} s; decode 30 s: {r['decode_30s_s']:.2f} s"
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="small", help="small, medium or both (comma-separated)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (cpu and cuda if present)")
+    p.add_argument("--dtype", default="float32,bfloat16", help="comma-separated dtypes")
+    p.add_argument("--only", default=",".join(PARTS), help=f"parts: {', '.join(PARTS)}")
+    p.add_argument("--durations", default="10,30,120", help="text-to-audio seconds")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=2, help="runs per figure (the best is kept)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--models", default=str(DEFAULT_MODELS), help="where synthetic models live")
+    p.add_argument("--json", default=None, help="also write the raw figures to this file")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--folder", default=None, help=argparse.SUPPRESS)
+    opts = p.parse_args(argv)
+    opts.only = [s.strip() for s in opts.only.split(",") if s.strip()]
+    unknown = set(opts.only) - set(PARTS)
+    if unknown:
+        p.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    opts.durations = [float(s) for s in opts.durations.split(",") if s.strip()]
+
+    if opts.worker:
+        json.dump(_worker(opts), sys.stdout)
+        return 0
+
+    models = Path(opts.models).expanduser()
+    models.mkdir(parents=True, exist_ok=True)
+    print(f"# SA3 Studio engine benchmark, {datetime.date.today().isoformat()}")
+    print(f"# machine: {_cpu_name()}; python {platform.python_version()}")
+    print(f"# command: python bench/engine.py {' '.join(argv or sys.argv[1:])}")
+    results: dict[str, Any] = {}
+    for preset in opts.preset.split(","):
+        folder = _ensure_model(models, preset)
+        for device in _devices(opts.device):
+            for dtype in opts.dtype.split(","):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--folder",
+                    str(folder),
+                    "--device",
+                    device,
+                    "--dtype",
+                    dtype,
+                    "--only",
+                    ",".join(opts.only),
+                    "--durations",
+                    ",".join(f"{d:g}" for d in opts.durations),
+                    "--steps",
+                    str(opts.steps),
+                    "--repeat",
+                    str(opts.repeat),
+                    "--threads",
+                    str(opts.threads),
+                ]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    print(f"## {preset} / {device} / {dtype}: failed\n{proc.stderr[-3000:]}")
+                    continue
+                r = json.loads(proc.stdout)
+                results[f"{preset}/{device}/{dtype}"] = r
+                print("\n".join(_report(preset, device, dtype, r)), flush=True)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
