@@ -7,31 +7,19 @@ float32-vs-float64 figure.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from vector_cases import PIPELINE_CASES, load_case
 
 from sa3_studio.engine.api import GenerationRequest
 from sa3_studio.engine.noise import TapeNoise
 from sa3_studio.engine.pipeline import Pipeline, load_pipeline
 
-CASES = [
-    ("pipeline_tiny", "t2a"),
-    ("pipeline_tiny", "t2a_batch_varlen"),
-    ("pipeline_tiny", "inpaint_one"),
-    ("pipeline_tiny", "inpaint_two"),
-    ("pipeline_tiny", "continuation"),
-    ("pipeline_tiny", "a2a"),
-    ("pipeline_base_tiny", "cfg_negative_apg"),
-    ("pipeline_base_tiny", "cfg_batch_varlen_vanilla"),
-    ("pipeline_medium_tiny", "t2a"),
-    ("pipeline_medium_tiny", "inpaint_one"),
-]
+CASES = PIPELINE_CASES
 
 _PIPELINES: dict[str, Pipeline] = {}
 
@@ -74,18 +62,9 @@ def _request(kwargs: dict[str, Any], inputs: dict[str, torch.Tensor]) -> Generat
 
 @pytest.mark.parametrize(("folder", "case"), CASES)
 def test_generate_matches_official(vectors_dir: Path, folder: str, case: str) -> None:
-    meta = json.loads((vectors_dir / folder / "meta.json").read_text())["cases"][case]
-    inputs = {
-        k.split("/", 1)[1]: v
-        for k, v in load_file(str(vectors_dir / folder / "inputs.safetensors")).items()
-        if k.startswith(case + "/")
-    }
-    outputs = {
-        k.split("/", 1)[1]: v
-        for k, v in load_file(str(vectors_dir / folder / "outputs.safetensors")).items()
-        if k.startswith(case + "/")
-    }
-    tape = [inputs[f"rng/{i:03d}"] for i in range(len(meta["rng_draws"]))]
+    vc = load_case(vectors_dir, folder, case)
+    meta, inputs, outputs = vc.meta, vc.inputs, vc.outputs
+    tape = vc.tape()
     noise = TapeNoise(tape)
     traced: dict[str, torch.Tensor] = {}
     pipe = _pipeline(vectors_dir, folder)

@@ -7,32 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from vector_cases import PIPELINE_CASES, load_case
 
 from sa3_studio.engine.lengths import inpaint_mask, plan_lengths, validate_regions
 from sa3_studio.engine.schedules import logsnr_schedule
 from sa3_studio.errors import GenerationError
 
-CASES = [
-    ("pipeline_tiny", "t2a"),
-    ("pipeline_tiny", "t2a_batch_varlen"),
-    ("pipeline_tiny", "inpaint_one"),
-    ("pipeline_tiny", "inpaint_two"),
-    ("pipeline_tiny", "continuation"),
-    ("pipeline_tiny", "a2a"),
-    ("pipeline_base_tiny", "cfg_negative_apg"),
-    ("pipeline_base_tiny", "cfg_batch_varlen_vanilla"),
-    ("pipeline_medium_tiny", "t2a"),
-    ("pipeline_medium_tiny", "inpaint_one"),
-]
+CASES = PIPELINE_CASES
 
 
 def _case(vectors_dir: Path, folder: str, case: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    meta = json.loads((vectors_dir / folder / "meta.json").read_text())
-    outputs = load_file(str(vectors_dir / folder / "outputs.safetensors"))
-    return meta["cases"][case]["kwargs"], {
-        k.split("/", 1)[1]: v for k, v in outputs.items() if k.startswith(case + "/")
-    }
+    vc = load_case(vectors_dir, folder, case)
+    return vc.kwargs, vc.outputs
 
 
 def _durations(kwargs: dict) -> list[float]:

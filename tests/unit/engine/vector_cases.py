@@ -1,0 +1,62 @@
+"""Reading one case of the official generate vectors (shared by the engine tests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+PIPELINE_CASES = [
+    ("pipeline_tiny", "t2a"),
+    ("pipeline_tiny", "t2a_batch_varlen"),
+    ("pipeline_tiny", "inpaint_one"),
+    ("pipeline_tiny", "inpaint_two"),
+    ("pipeline_tiny", "continuation"),
+    ("pipeline_tiny", "a2a"),
+    ("pipeline_base_tiny", "cfg_negative_apg"),
+    ("pipeline_base_tiny", "cfg_batch_varlen_vanilla"),
+    ("pipeline_medium_tiny", "t2a"),
+    ("pipeline_medium_tiny", "inpaint_one"),
+]
+"""Every case of the three pipeline vector folders (none left out)."""
+
+
+@dataclass(frozen=True)
+class VectorCase:
+    """One recorded ``generate`` call: its metadata, inputs and outputs (case prefix removed)."""
+
+    meta: dict[str, Any]
+    inputs: dict[str, torch.Tensor]
+    outputs: dict[str, torch.Tensor]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.meta["kwargs"])
+
+    def durations(self) -> list[float]:
+        d = self.kwargs["duration"]
+        batch = int(self.kwargs.get("batch_size", 1))
+        return [float(x) for x in d] if isinstance(d, list) else [float(d)] * batch
+
+    def tape(self) -> list[torch.Tensor]:
+        """The recorded random draws, in the order the official code made them."""
+        return [self.inputs[f"rng/{i:03d}"] for i in range(len(self.meta["rng_draws"]))]
+
+
+def _strip(tensors: dict[str, torch.Tensor], case: str) -> dict[str, torch.Tensor]:
+    return {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(case + "/")}
+
+
+def load_case(vectors_dir: Path, folder: str, case: str) -> VectorCase:
+    """Read ``case`` of ``vectors_dir/folder``."""
+    base = vectors_dir / folder
+    meta = json.loads((base / "meta.json").read_text())["cases"][case]
+    return VectorCase(
+        meta=meta,
+        inputs=_strip(load_file(str(base / "inputs.safetensors")), case),
+        outputs=_strip(load_file(str(base / "outputs.safetensors")), case),
+    )
