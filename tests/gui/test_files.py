@@ -259,3 +259,41 @@ def test_work_lost_in_a_crash_is_offered_back(
     finally:
         w.close()
         w.deleteLater()
+
+
+def test_edits_are_autosaved_after_the_delay(qtbot: Any, win: MainWindow) -> None:
+    from sa3_studio.app.settings import Preferences
+    from sa3_studio.audio import store
+
+    win.services.settings.set_preferences(Preferences(autosave_seconds=1))
+    with qtbot.waitSignal(win.services.files.autosaved, timeout=10000):
+        win.services.document.silence([(0, SR)])
+    session = win.services.files.session
+    assert session is not None
+    state = session.recovered()
+    assert state is not None
+    assert state.history.labels()[-1] == "Silence 0:00–0:01"
+    assert isinstance(state, store.StoredState)
+
+
+def test_close_with_save_saves_then_closes(qtbot: Any, win: MainWindow, tmp_path: Path) -> None:
+    win.services.document.silence([(0, SR)])
+    prompts = prompts_of(win)
+    prompts.unsaved_answer = UnsavedChoice.SAVE
+    prompts.save_answer = tmp_path / "kept.sa3proj"
+    with qtbot.waitSignal(win.services.files.saved, timeout=20000):
+        win.close()
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
+    assert (tmp_path / "kept.sa3proj").is_file()
+
+
+def test_reopening_the_open_project_changes_nothing(
+    qtbot: Any, win: MainWindow, tmp_path: Path
+) -> None:
+    prompts_of(win).save_answer = tmp_path / "p.sa3proj"
+    _wait_saved(qtbot, win, "file.save")
+    project = win.services.document.project
+    win.open_path(tmp_path / "p.sa3proj")
+    assert win.services.document.project is project
+    assert "already open" in win.statusBar().currentMessage()
+    assert prompts_of(win).errors == []

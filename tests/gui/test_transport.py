@@ -168,7 +168,8 @@ transport.state_changed.connect(lambda st: st == "stopped" and app.quit())
 start, end = rate // 2, rate // 2 + rate
 transport.play_range(start, end)
 QTimer.singleShot(20000, app.quit)
-app.exec()
+if transport.state is not TransportState.STOPPED:  # the file device may already be done
+    app.exec()
 facts["playhead"] = session.playhead
 transport.shutdown()
 np.save(out / "meant.npy", audio[:, start:end])
@@ -203,7 +204,9 @@ def test_real_device_plays_the_range_through_alsa(
     meant = np.load(tmp_path / "meant.npy")  # (2, n)
     with wave.open(str(recorded)) as f:
         assert f.getnchannels() == 2
-        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+        data = f.readframes(f.getnframes())
+    # The file device may leave a partial last frame; keep whole stereo 16-bit frames.
+    pcm = np.frombuffer(data[: len(data) // 4 * 4], dtype="<i2")
     got = pcm.reshape(-1, 2).T.astype(np.float64) / 32768.0
     # PortAudio adds some leading silence: find where the sound starts by cross-correlation.
     probe = meant[0, :4096].astype(np.float64)
