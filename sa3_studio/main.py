@@ -20,13 +20,6 @@ def _have_display() -> bool:
     )
 
 
-def _load_pipeline(path: str, *, device: str = "auto", dtype: str = "auto") -> object:
-    """The model thread's pipeline factory (the engine loads only when a model is used)."""
-    from sa3_studio.engine.pipeline import load_pipeline
-
-    return load_pipeline(path, device=device, dtype=dtype)  # type: ignore[arg-type]
-
-
 def _load_pipeline(path: object, **kwargs: object) -> object:
     """The engine's model loader, imported on first use (torch loads only when a model does)."""
     from sa3_studio.engine.pipeline import load_pipeline
@@ -57,7 +50,8 @@ def build_window(paths: Sequence[str] = (), *, generation: bool = True) -> objec
     if isinstance(app, QApplication):
         apply_theme(app, theme_named(services.settings.preferences().theme))
     window = MainWindow(services)
-    attach_generation(window, services, _load_pipeline)
+    if generation:
+        attach_generation(window, services, _load_pipeline)
     if paths:
         first = paths[0]
         QTimer.singleShot(0, lambda: window.open_path(first))

@@ -542,10 +542,10 @@ class ModelCatalog:
             ./models, the Hugging Face cache).
         download: fetches an official model (explicit user action only); ``None`` offline.
         official: the models that can be downloaded.
-        search_places: the folders searched, as text for the user.
+        search_places: the folders searched now, as text for the user.
     """
 
     discover: Callable[[], list[ModelInfo]]
     download: Downloader | None = None
     official: tuple[OfficialModelEntry, ...] = ()
-    search_places: tuple[str, ...] = ()
+    search_places: Callable[[], tuple[str, ...]] = tuple

@@ -36,7 +36,6 @@ import numpy as np
 import numpy.typing as npt
 
 from sa3_studio.app.engine_worker import PipelineLike
-from sa3_studio.audio.loudness import match_gain
 from sa3_studio.audio.resample import resample
 from sa3_studio.audio.seam import seam_scores
 from sa3_studio.document.arrange import add_track
@@ -595,6 +594,9 @@ def seam_and_loudness(
         "seam_out": _score(seam_out.score) if seam_out else None,
         "seam_bad": any(s.bad for s in scores),
     }
+    # Imported here: the loudness meter pulls in scipy, which the window need not load to start.
+    from sa3_studio.audio.loudness import match_gain
+
     loud_ctx = round(LOUDNESS_CONTEXT_S * SAMPLE_RATE)
     ref_before = track.read(max(0, start - loud_ctx), start)
     ref_after = track.read(end, min(song_end, end + loud_ctx)) if end < song_end else None

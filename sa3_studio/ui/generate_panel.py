@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -152,13 +153,17 @@ class JobRow(QFrame):
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.title, 1)
-        top.addWidget(self.state)
         top.addWidget(self.cancel)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.setSpacing(8)
+        bottom.addWidget(self.bar, 1)
+        bottom.addWidget(self.state)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 4, 4, 6)
-        lay.setSpacing(3)
+        lay.setContentsMargins(6, 3, 3, 5)
+        lay.setSpacing(2)
         lay.addLayout(top)
-        lay.addWidget(self.bar)
+        lay.addLayout(bottom)
         self.update_from(job)
 
     def update_from(self, job: EngineJob) -> None:
@@ -556,7 +561,6 @@ class GeneratePanel(QWidget):
         self.queue_scroll.setWidgetResizable(True)
         self.queue_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.queue_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.queue_scroll.setMaximumHeight(170)
         lay.addWidget(self.queue_scroll)
 
     def _connect(self) -> None:
@@ -877,7 +881,8 @@ class GeneratePanel(QWidget):
             row.update_from(job)
         self.queue_empty.setVisible(not jobs)
         self.queue_scroll.setVisible(bool(jobs))
-        self.queue_scroll.setFixedHeight(min(170, 48 * len(jobs) + 4) if jobs else 0)
+        needed = sum(r.sizeHint().height() + 4 for r in self._rows.values())
+        self.queue_scroll.setFixedHeight(min(170, needed) if jobs else 0)
         self.cancel_all_button.setVisible(bool(jobs))
 
     def _on_progress(self, job_id: int, done: int, total: int, eta_s: float) -> None:
@@ -960,8 +965,14 @@ def install_generation_ui(
     takes = TakesPanel(controller)
     ui = GenerationUi(panel, takes)
     ui_ref.append(ui)
-    window.set_generate_panel(panel)
+    generate_dock = window.set_generate_panel(panel)
     takes_dock = window.set_takes_panel(takes)
+    if isinstance(window, QMainWindow):
+        # The window restored its saved layout before these docks existed: restore theirs.
+        restored = window.restoreDockWidget(generate_dock)
+        restored = window.restoreDockWidget(takes_dock) or restored
+        if not restored:  # first start: room for a few takes under the timeline
+            window.resizeDocks([takes_dock], [240], Qt.Orientation.Vertical)
 
     def draw_overlays() -> None:
         window.timeline.set_take_overlays(timeline_overlays(controller.overlays()))

@@ -38,16 +38,13 @@ WAIT_MS = 120_000
 
 
 def _pad_bool_refcounts() -> None:
-    """PySide6 6.12.0 drops a reference to True on every Signal.emit; keep it positive (see
+    """PySide6 6.12.0 drops references to True on every emit and to None on every call of a
+    method that returns nothing; give them counts no test can spend (see
     tests/gui/test_generate_fakes.py for the details)."""
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-    if not getattr(_pad_bool_refcounts, "done", False):
-        for value in (True, False):
-            for _ in range(100_000):
-                incref(value)
-        _pad_bool_refcounts.done = True  # type: ignore[attr-defined]
+    for value in (True, False, None):
+        count = ctypes.c_ssize_t.from_address(id(value))
+        if count.value < 1 << 40:
+            count.value += 1 << 40
 
 
 @pytest.fixture(autouse=True)

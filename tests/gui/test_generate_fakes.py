@@ -34,28 +34,27 @@ from sa3_studio.engine.api import CancelToken, GenerationRequest, GenerationResu
 SR = 44100
 GATE_TIMEOUT_S = 20.0
 
-_BOOL_PAD = 100_000
+_IMMORTAL = 1 << 40
 _padded: list[bool] = []
 
 
 def pad_bool_refcounts() -> None:
-    """Work around PySide6 6.12.0 dropping a reference to ``True`` on every ``Signal.emit``.
+    """Work around PySide6 6.12.0 dropping references to ``True`` and ``None``.
 
-    In PySide6-Essentials 6.12.0 each ``SignalInstance.emit`` called from Python leaves
-    ``True`` (or ``False``) with one reference fewer (6.11.3 does not); after a few hundred
-    emits the interpreter aborts, at the latest at exit, with "bool_dealloc: deallocating True
-    or False". Adding references that are never released (a container would release them at
-    exit) keeps the count positive for the whole test process. The real fix is a PySide6
-    without the bug (see the report); this only keeps the test run from aborting meanwhile.
+    In PySide6-Essentials 6.12.0 (CPython 3.11) every ``Signal.emit`` called from Python
+    leaves ``True`` with one reference fewer, and every call of a method that returns nothing
+    (``setText``, ``processEvents`` ...) does the same to ``None``; 6.11.3 does neither. Once
+    a count reaches zero the interpreter aborts ("bool_dealloc" / "none_dealloc"), at the
+    latest at exit. Like CPython 3.12's immortal objects, a huge count keeps them alive for
+    the whole test process. The real fix is a PySide6 without the bug (see the report).
     """
     if _padded:
         return
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-    for value in (True, False):
-        for _ in range(_BOOL_PAD):
-            incref(value)
+    for value in (True, False, None):
+        # ob_refcnt is the first field of every CPython object, and id() is its address.
+        count = ctypes.c_ssize_t.from_address(id(value))
+        if count.value < _IMMORTAL:
+            count.value += _IMMORTAL
     _padded.append(True)
 
 
@@ -218,7 +217,7 @@ def catalog(models: list[ModelInfo], download: Any = None) -> ModelCatalog:
         discover=lambda: list(models),
         download=download,
         official=OFFICIAL,
-        search_places=("/models (settings)", "./models", "~/.cache/huggingface/hub"),
+        search_places=lambda: ("/models (settings)", "./models", "~/.cache/huggingface/hub"),
     )
 
 
