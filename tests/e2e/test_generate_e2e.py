@@ -9,7 +9,6 @@ context window to the model and still finishes.
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 from sa3_studio.app.engine_client import EngineClient, ModelCatalog
 from sa3_studio.app.export_request import ExportRequest, ExportWhat
 from sa3_studio.app.generation_controller import GenerationController
+from sa3_studio.app.qt_workarounds import guard_refcounts
 from sa3_studio.app.services import EditorServices, build_services
 from sa3_studio.audio.player import ManualBackend, OutputDevice, Source
 from sa3_studio.engine.api import ModelInfo
@@ -38,13 +38,8 @@ WAIT_MS = 120_000
 
 
 def _pad_bool_refcounts() -> None:
-    """PySide6 6.12.0 drops references to True on every emit and to None on every call of a
-    method that returns nothing; give them counts no test can spend (see
-    tests/gui/test_generate_fakes.py for the details)."""
-    for value in (True, False, None):
-        count = ctypes.c_ssize_t.from_address(id(value))
-        if count.value < 1 << 40:
-            count.value += 1 << 40
+    """Guard against PySide6 6.12.0 losing references to True/None (pinned away; defensive)."""
+    guard_refcounts()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ can cancel a running job deterministically (no sleeps).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from sa3_studio.app.document_controller import DocumentController
 from sa3_studio.app.engine_client import EngineClient, ModelCatalog, OfficialModelEntry
 from sa3_studio.app.generation_controller import GenerationController
 from sa3_studio.app.mixdown import render_mix
+from sa3_studio.app.qt_workarounds import guard_refcounts
 from sa3_studio.app.session import Session
 from sa3_studio.app.transport import Transport
 from sa3_studio.audio.player import ManualBackend, Player
@@ -34,28 +34,11 @@ from sa3_studio.engine.api import CancelToken, GenerationRequest, GenerationResu
 SR = 44100
 GATE_TIMEOUT_S = 20.0
 
-_IMMORTAL = 1 << 40
-_padded: list[bool] = []
-
 
 def pad_bool_refcounts() -> None:
-    """Work around PySide6 6.12.0 dropping references to ``True`` and ``None``.
-
-    In PySide6-Essentials 6.12.0 (CPython 3.11) every ``Signal.emit`` called from Python
-    leaves ``True`` with one reference fewer, and every call of a method that returns nothing
-    (``setText``, ``processEvents`` ...) does the same to ``None``; 6.11.3 does neither. Once
-    a count reaches zero the interpreter aborts ("bool_dealloc" / "none_dealloc"), at the
-    latest at exit. Like CPython 3.12's immortal objects, a huge count keeps them alive for
-    the whole test process. The real fix is a PySide6 without the bug (see the report).
-    """
-    if _padded:
-        return
-    for value in (True, False, None):
-        # ob_refcnt is the first field of every CPython object, and id() is its address.
-        count = ctypes.c_ssize_t.from_address(id(value))
-        if count.value < _IMMORTAL:
-            count.value += _IMMORTAL
-    _padded.append(True)
+    """Guard against PySide6 6.12.0 losing references to ``True``/``None`` (the project pins
+    an earlier PySide6; this keeps the tests safe if that one is ever installed)."""
+    guard_refcounts()
 
 
 def seed_frequency(seed: int) -> float:
