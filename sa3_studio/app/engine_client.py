@@ -208,7 +208,7 @@ class EngineClient(QObject):
         return self._running is not None or bool(self._queue)
 
     @property
-    def thread(self) -> QThread:
+    def model_thread(self) -> QThread:
         """The model thread (for tests and diagnostics)."""
         return self._thread
 

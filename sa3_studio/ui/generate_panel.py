@@ -872,12 +872,14 @@ class GeneratePanel(QWidget):
                 self.queue_box.removeWidget(row)
                 row.deleteLater()
         for index, job in enumerate(jobs):
-            row = self._rows.get(job.id)
-            if row is None:
+            existing = self._rows.get(job.id)
+            if existing is None:
                 row = JobRow(job)
                 row.cancel_requested.connect(self._engine.cancel)
                 self._rows[job.id] = row
                 self.queue_box.insertWidget(index, row)
+            else:
+                row = existing
             row.update_from(job)
         self.queue_empty.setVisible(not jobs)
         self.queue_scroll.setVisible(bool(jobs))

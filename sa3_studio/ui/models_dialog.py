@@ -216,8 +216,9 @@ class ModelsDialog(QDialog):
             self.table.addTopLevelItem(item)
             if entry.name == current:
                 self.table.setCurrentItem(item)
-        if self.table.currentItem() is None and self.table.topLevelItemCount():
-            self.table.setCurrentItem(self.table.topLevelItem(0))
+        first = self.table.topLevelItem(0)
+        if self.table.currentItem() is None and first is not None:
+            self.table.setCurrentItem(first)
         self._update_buttons()
 
     @staticmethod
@@ -244,7 +245,7 @@ class ModelsDialog(QDialog):
         """Select a model's row."""
         for i in range(self.table.topLevelItemCount()):
             item = self.table.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == name:
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == name:
                 self.table.setCurrentItem(item)
                 return
 

@@ -286,8 +286,8 @@ class TakesPanel(QWidget):
             if current_item is None and region.id == keep_region:
                 current_item = top
             top.setExpanded(True)
-        if current_item is None and regions:
-            first = self.tree.topLevelItem(0)
+        first = self.tree.topLevelItem(0)
+        if current_item is None and first is not None:
             current_item = first.child(0) if first.childCount() else first
         if current_item is not None:
             self.tree.setCurrentItem(current_item)
@@ -394,24 +394,30 @@ class TakesPanel(QWidget):
         rid = item.data(0, REGION_ROLE)
         return str(rid) if rid else None
 
-    def select_take(self, take_id: str) -> bool:
-        """Make a take the current row."""
+    def _take_items(self) -> list[QTreeWidgetItem]:
+        """Every take row, top to bottom."""
+        out: list[QTreeWidgetItem] = []
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
+            if top is None:
+                continue
             for j in range(top.childCount()):
                 item = top.child(j)
-                if item.data(0, TAKE_ROLE) == take_id:
-                    self.tree.setCurrentItem(item)
-                    return True
+                if item is not None:
+                    out.append(item)
+        return out
+
+    def select_take(self, take_id: str) -> bool:
+        """Make a take the current row."""
+        for item in self._take_items():
+            if item.data(0, TAKE_ROLE) == take_id:
+                self.tree.setCurrentItem(item)
+                return True
         return False
 
     def take_ids(self) -> list[str]:
         """Every take listed, top to bottom."""
-        out: list[str] = []
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
-            out.extend(str(top.child(j).data(0, TAKE_ROLE)) for j in range(top.childCount()))
-        return out
+        return [str(item.data(0, TAKE_ROLE)) for item in self._take_items()]
 
     def _on_item_changed(self, current: QTreeWidgetItem | None, _previous: object) -> None:
         if self._rebuilding or current is None:

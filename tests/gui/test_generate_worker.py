@@ -52,7 +52,7 @@ def client(factory: FakeFactory) -> Iterator[EngineClient]:
     c = EngineClient(factory, device="cpu", dtype="float32")
     yield c
     assert c.shutdown()
-    assert not c.thread.isRunning()
+    assert not c.model_thread.isRunning()
 
 
 def submit(client: EngineClient, task: Task, path: str = "/m/a", tag: object = None) -> int:
@@ -131,7 +131,7 @@ def test_jobs_run_one_at_a_time_in_order_with_a_visible_queue(qtbot, client, fac
     assert finished == ids
     assert client.jobs() == []
     assert factory.calls == [("/m/a", "cpu", "float32")]  # loaded once, stays resident
-    assert all(t.ran_on is client.thread for t in tasks)
+    assert all(t.ran_on is client.model_thread for t in tasks)
 
 
 def test_progress_reports_steps_and_an_eta(qtbot, factory):
@@ -259,7 +259,7 @@ def test_errors_come_back_as_sentences_and_the_thread_survives(
     factory.pipeline.fail = None
     with qtbot.waitSignal(client.job_finished, timeout=WAIT_MS):
         submit(client, Task())
-    assert client.thread.isRunning()
+    assert client.model_thread.isRunning()
 
 
 def test_missing_weights_fail_the_load_with_advice_and_drop_waiting_jobs(qtbot, client, factory):
