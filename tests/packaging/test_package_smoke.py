@@ -196,10 +196,12 @@ def test_window_opens_the_demo_and_exits_cleanly_offscreen(
     figures["start_best_s"] = round(min(times), 2)
     figures["start_cpu_median_s"] = round(statistics.median(cpu), 2)
     figures["start_runs"] = START_RUNS
-    # The window is up (and closed again) within the target from the package. The best of the
-    # runs is compared: the two cores are shared, and another job's load says nothing about the
-    # package, while a real regression (e.g. torch imported at start-up) slows every run.
-    assert min(times) < START_TARGET_S, times
+    # The window is up (and closed again) within the target from the package. The two cores are
+    # shared with other jobs, which stretch the wall time (about 0.9 s when quiet, up to 2.5 s
+    # at a load of 4); the program's own CPU time does not depend on them, is larger than its
+    # wall time on a quiet machine (library threads), and grows with a real regression such as
+    # torch imported at start-up. So the CPU time carries the target.
+    assert statistics.median(cpu) < START_TARGET_S, (cpu, times)
 
 
 def _python_dirs() -> list[str]:
