@@ -22,8 +22,14 @@ def _have_display() -> bool:
 
 def _load_pipeline(path: object, **kwargs: object) -> object:
     """The engine's model loader, imported on first use (torch loads only when a model does)."""
+    import torch
+
     from sa3_studio.engine.pipeline import load_pipeline
 
+    # Leave one core to the window: the model thread must never starve the event loop.
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
     return load_pipeline(path, **kwargs)  # type: ignore[arg-type]
 
 
