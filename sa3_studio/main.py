@@ -82,6 +82,8 @@ def run_gui(paths: Sequence[str] = ()) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     guard_refcounts()
     app.setApplicationName("SA3 Studio")
+    # Wayland matches the window to the menu entry (and its icon) by this name.
+    app.setDesktopFileName("sa3-studio")
     app.setOrganizationName("SA3 Studio")
     app.setApplicationDisplayName("SA3 Studio")
     app_icon = RESOURCES / "icons" / "sa3-studio.svg"

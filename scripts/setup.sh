@@ -16,7 +16,7 @@ SYS_COMMON=(libportaudio2 libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 lib
             libglib2.0-0 libxkbcommon0 libsndfile1)
 SYS_WINDOW=(libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
             libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0)
-SYS_TEST=(xvfb xauth)
+SYS_TEST=(xvfb xauth desktop-file-utils shared-mime-info xdg-utils)
 
 sys_pkgs=("${SYS_COMMON[@]}" "${SYS_WINDOW[@]}")
 [ "$SA3_PURPOSE" = test ] && sys_pkgs+=("${SYS_TEST[@]}")

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import struct
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -453,6 +454,9 @@ def search_locations(
         if part.strip():
             found.append(SearchLocation(Path(part.strip()).expanduser(), "SA3_STUDIO_MODELS"))
     found.append(SearchLocation(base / "models", "./models"))
+    if getattr(sys, "frozen", False):
+        # A packaged app started from the desktop menu runs in $HOME: look beside the app too.
+        found.append(SearchLocation(Path(sys.executable).parent / "models", "app folder"))
     found.append(SearchLocation(hf_cache_dir(env), "hf-cache"))
     unique: list[SearchLocation] = []
     seen: set[Path] = set()
