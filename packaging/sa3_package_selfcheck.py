@@ -141,11 +141,12 @@ def _check_audio_files(path: Path) -> str:
 
 
 def _check_loudness(path: Path) -> str:
-    import pyloudnorm
     import soundfile as sf
 
-    data, rate = sf.read(str(path), dtype="float64", always_2d=True)  # (T, C)
-    lufs = pyloudnorm.Meter(rate).integrated_loudness(data)
+    from sa3_studio.audio.loudness import integrated_loudness
+
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
+    lufs = integrated_loudness(data.T, rate)
     return f"integrated loudness {lufs:.1f} LUFS"
 
 

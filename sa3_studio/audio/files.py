@@ -1129,11 +1129,10 @@ def _bext_for(
     # TimeReference counts samples at the file's own rate.
     time_reference = position * out_rate // in_rate if out_rate != in_rate else position
     loudness: float | None = None
-    # pyloudnorm works on a float64 copy of the whole signal: past 15 minutes that costs
-    # gigabytes, so long files get "not measured" (0x7FFF) instead.
+    # The loudness meter works on a float64 copy of the whole signal: past 15 minutes that
+    # costs gigabytes, so long files get "not measured" (0x7FFF) instead.
     short_enough = x.shape[1] <= _LOUDNESS_MAX_S * in_rate
     if opts.measure_loudness and x.shape[0] <= 5 and short_enough:
-        # pyloudnorm pulls in scipy: load it when a WAV is exported, not when the app starts.
         from sa3_studio.audio.loudness import integrated_loudness
 
         loudness = integrated_loudness(x, in_rate)

@@ -1,4 +1,4 @@
-"""Loudness (ITU-R BS.1770-4 via pyloudnorm), true peak, and gain matching for new material.
+"""Loudness (ITU-R BS.1770-4, our own implementation), true peak and gain matching.
 
 When a region is regenerated, the new audio should sit at the level of the audio around it.
 :func:`match_gain` measures both with the gated integrated loudness of BS.1770-4 and returns
@@ -16,16 +16,17 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import pyloudnorm
 
 from sa3_studio.audio.resample import resample
+from sa3_studio.document.loudness import integrated_loudness as bs1770_loudness
 
 # BS.1770 gating blocks are 400 ms: anything shorter has no block to measure.
 MIN_DURATION_S = 0.4
 TRUE_PEAK_OVERSAMPLING = 4
 DEFAULT_SAMPLE_RATE = 44100
-# pyloudnorm weights at most five channels (L, R, C, Ls, Rs).
-_MAX_CHANNELS = 5
+# BS.1770 channel weights G_i for L, R, C, Ls, Rs (at most five channels are weighted).
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
+_MAX_CHANNELS = len(_CHANNEL_WEIGHTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +68,7 @@ def integrated_loudness(
     x = _channels_first(audio, "audio")
     if x.shape[1] < _min_frames(sample_rate):
         return None
-    meter = pyloudnorm.Meter(sample_rate)
-    # pyloudnorm wants (frames, channels); float64 keeps the filter state precise.
-    lufs = float(meter.integrated_loudness(x.T.astype(np.float64)))
+    lufs = bs1770_loudness(x, sample_rate, _CHANNEL_WEIGHTS[: x.shape[0]])
     return lufs if math.isfinite(lufs) else -math.inf
 
 
