@@ -111,6 +111,20 @@ def bench_edits() -> None:
         print(f"{name:16s} best {best * 1000:7.2f} ms  median {median * 1000:7.2f} ms")
 
 
+def bench_accept_take() -> None:
+    """Accepting a 5 s take into a 6-minute song (crossfades 25 ms; best and median of 5)."""
+    project = Project.from_audio(_song(6.0))
+    start, end = 120 * SR, 125 * SR
+    project, region_id = add_region(project, "track-1", start, end)
+    take_audio = AudioData.from_array(_song(6.0, seed=1).samples[:, : end - start])
+    take = new_take(
+        project, region_id, take_audio, prompt="fill", seed=1, model_name="bench", weights_hash="0"
+    )
+    project = add_take(project, take)
+    best, median = _timed(lambda: accept_take(project, region_id, take.id))
+    print(f"accept 5 s take   best {best * 1000:7.2f} ms  median {median * 1000:7.2f} ms")
+
+
 def bench_loudness() -> None:
     """BS.1770 integrated loudness of a 6-minute stereo song."""
     samples = _song(6.0).samples
@@ -133,6 +147,7 @@ def bench_planner() -> None:
 SECTIONS: dict[str, Callable[[], None]] = {
     "history_memory": bench_history_memory,
     "edits": bench_edits,
+    "accept_take": bench_accept_take,
     "loudness": bench_loudness,
     "planner": bench_planner,
 }
