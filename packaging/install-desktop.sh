@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Add SA3 Studio to this user's desktop: applications menu entry, icon, the project file type
-# (.sa3p, application/x-sa3-studio-project, opened by SA3 Studio on double-click) and "Open with
+# (.sa3proj, application/x-sa3-studio-project, opened by SA3 Studio on double-click) and "Open with
 # SA3 Studio" for audio files. Installs into ~/.local/share (XDG_DATA_HOME) only; no root needed.
 #
 #   usage: install-desktop.sh [APP_FOLDER]
@@ -107,7 +107,7 @@ fi
 # user's default audio player stays the default.
 if command -v xdg-mime >/dev/null 2>&1; then
   xdg-mime default sa3-studio.desktop application/x-sa3-studio-project 2>/dev/null ||
-    say "xdg-mime could not make SA3 Studio the default for .sa3p projects"
+    say "xdg-mime could not make SA3 Studio the default for .sa3proj projects"
 fi
 
 say "installed the desktop entry for $exe"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remove what install-desktop.sh added for this user: the applications menu entry, the icons, the
-# project file type, the "open .sa3p with SA3 Studio" default and the ~/.local/bin link. The
+# project file type, the "open .sa3proj with SA3 Studio" default and the ~/.local/bin link. The
 # application folder itself, settings, projects and model weights are left untouched.
 #
 #   usage: uninstall-desktop.sh

@@ -144,7 +144,7 @@ def test_mime_type_declares_the_project_glob() -> None:
     assert [t.get("type") for t in types] == [PROJECT_TYPE]
     (mt,) = types
     globs = [g.get("pattern") for g in mt.findall(f"{MIME_NS}glob")]
-    assert globs == ["*.sa3p"]
+    assert globs == ["*.sa3proj"]
     comment = mt.find(f"{MIME_NS}comment")
     assert comment is not None
     assert comment.text == "SA3 Studio project"
@@ -276,7 +276,7 @@ def test_install_and_uninstall_desktop_entry(tmp_path: Path, fake_app: Path) -> 
     assert (data / "mime" / "packages" / "sa3-studio.xml").read_bytes() == MIME_XML.read_bytes()
     if shutil.which("update-mime-database"):
         globs = (data / "mime" / "globs2").read_text()
-        assert f"{PROJECT_TYPE}:*.sa3p" in globs
+        assert f"{PROJECT_TYPE}:*.sa3proj" in globs
     if shutil.which("xdg-mime"):
         mimeapps = (Path(env["XDG_CONFIG_HOME"]) / "mimeapps.list").read_text()
         assert f"{PROJECT_TYPE}=sa3-studio.desktop" in mimeapps
