@@ -10,7 +10,18 @@ padding zeroing, clamping and truncation. Every random draw comes from one
 
 Beyond the official code: batch inpainting (N takes of the same regions in one pass), reuse of
 a source's latents across takes (:meth:`Pipeline.encode`), decoding only a range of frames,
-cancellation within one step, and exact padding semantics by default.
+cancellation within one step, LoRA stacks with live strengths, and exact padding semantics by
+default.
+
+Speed without changing the numbers beyond float rounding:
+
+* the autoencoder decodes each official chunk only over the frames the official decode keeps
+  (plus the few frames that reach them), with that chunk's noise, so a full decode costs about
+  a quarter less and a range decodes to the same samples as a full decode; the encoder runs in
+  one pass (it draws no noise and sees only a few frames each side);
+* :class:`StepCache` computes the DiT's step-invariant projections once per generation;
+* prompt encodings and encoded sources are remembered for later takes;
+* ``dtype="auto"`` runs the DiT in bfloat16 on CPUs with native bfloat16 arithmetic.
 """
 
 from __future__ import annotations
@@ -468,7 +479,10 @@ class Pipeline:
         if noise is None:
             noise = GeneratorNoise(seed, self.device)
         channels = self.config.model.io_channels
-        dtype = self.dtype
+        # The sampler's state and times run in the model dtype, as in the official code, except
+        # with bfloat16 (not an official dtype): its 8-bit mantissa would round the latents and
+        # the flow times between steps, so they stay float32 and only the DiT computes in it.
+        dtype = torch.float32 if self.dtype == torch.bfloat16 else self.dtype
 
         # 1. initial noise: the first draw, before conditioning and encoding (official order).
         eps0 = noise.randn((batch, channels, plan.latent_len), dtype=dtype, device=self.device)
@@ -915,9 +929,11 @@ def load_pipeline(
     devices.configure_numerics()
     checkpoint = Checkpoint(folder / WEIGHTS_FILE, model_name=guess_model_name(folder))
     _check_no_stray_tensors(checkpoint)  # before reading gigabytes
-    # The autoencoder stays float32 off CUDA (CPU bfloat16 is for the DiT's matmuls). RoPE
-    # frequencies stay float32 whatever the dtype: rounding them costs whole radians of phase
-    # at long positions, and they are only 16 numbers.
+    # RoPE frequencies stay float32 whatever the dtype: rounding them costs whole radians of
+    # phase at long positions, and they are only 16 numbers.
+    # The autoencoder stays float32 off CUDA: its differential attention subtracts two softmax
+    # averages, and in bfloat16 a CPU decode of the synthetic small model lands at -2 dB SNR
+    # against float32 (bench/engine.py, docs/performance.md), while the DiT is fine.
     ae_dtype = choice.dtype if choice.device.type == "cuda" else torch.float32
     dit = load_module(
         lambda: DiffusionTransformer(**config.diffusion.dit_kwargs()),
