@@ -59,12 +59,16 @@ if [ ! -x "$SA3_VENV/bin/python" ]; then
 fi
 VPY="$SA3_VENV/bin/python"
 
-# Re-install only when pyproject.toml or the purpose changed (a stamp in the venv).
-extras="$([ "$SA3_PURPOSE" = test ] && echo '[dev]' || echo '')"
+# Re-install only when pyproject.toml changed or the test tools are wanted and missing. The stamp
+# in the venv records what was installed; the [dev] install also satisfies a plain run.
 stamp="$SA3_VENV/.sa3-installed"
-want="$(sha256sum "$SA3_ROOT/pyproject.toml" | cut -c1-16)$extras"
-if [ ! -f "$stamp" ] || ! grep -qxF -- "$want" "$stamp"; then
+hash="$(sha256sum "$SA3_ROOT/pyproject.toml" | cut -c1-16)"
+extras=""
+[ "$SA3_PURPOSE" = test ] && extras="[dev]"
+if ! grep -qxF -- "$hash$extras" "$stamp" 2>/dev/null &&
+   ! { [ -z "$extras" ] && grep -qxF -- "$hash[dev]" "$stamp" 2>/dev/null; }; then
   export PIP_DISABLE_PIP_VERSION_CHECK=1
+  log="$SA3_VENV/.sa3-install.log"
   if ! "$VPY" -c 'import torch' >/dev/null 2>&1; then
     # Prefer a CPU build of torch that the machine provides through pip's find-links (no
     # multi-gigabyte CUDA download on CPU-only machines). SA3_TORCH_SPEC overrides.
@@ -79,10 +83,10 @@ if [ ! -f "$stamp" ] || ! grep -qxF -- "$want" "$stamp"; then
     fi
     spec="${spec:-torch}"
     say "installing $spec"
-    "$VPY" -m pip install -q "$spec"
+    "$VPY" -m pip install -q "$spec" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
   fi
   say "installing sa3-studio$extras"
-  "$VPY" -m pip install -q -e "$SA3_ROOT$extras"
-  echo "$want" > "$stamp"
+  "$VPY" -m pip install -q -e "$SA3_ROOT$extras" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  echo "$hash$extras" > "$stamp"
 fi
 export SA3_VENV VPY SA3_ROOT
