@@ -146,13 +146,18 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
             regions = ((12.0, 17.0),)
             prompt = "Bright brass stabs"
 
+            window = (regions[0][0] - 0.05, regions[0][1] + 0.05)  # what the splice needs
+
             def first() -> Any:
+                # As the editor and the CLI do: encode the source, then generate and decode
+                # only the frames the splice needs.
                 pipe.clear_caches()
                 return pipe.generate(
                     GenerationRequest(
                         prompt=prompt,
                         inpaint_audio=source,
                         inpaint_regions=regions,
+                        decode_range=window,
                         steps=steps,
                         seed=2,
                     )
@@ -169,7 +174,7 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
                 prompt=prompt,
                 source_latents=latents,
                 inpaint_regions=regions,
-                decode_range=(regions[0][0] - 0.05, regions[0][1] + 0.05),
+                decode_range=window,
                 steps=steps,
                 seed=3,
             )

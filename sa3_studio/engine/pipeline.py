@@ -69,6 +69,7 @@ from sa3_studio.engine.models.conditioners import (
     assemble_conditioning,
 )
 from sa3_studio.engine.models.dit import DiffusionTransformer
+from sa3_studio.engine.models.same_blocks import WNConv1d
 from sa3_studio.engine.models.transformer import ATTENTION_MODES, AttentionMode
 from sa3_studio.engine.noise import GeneratorNoise, NoiseSource, TapeNoise
 from sa3_studio.engine.registry import WEIGHTS_FILE, guess_model_name
@@ -539,21 +540,31 @@ class Pipeline:
         padding = plan.padding_mask(self.device)  # (B, L)
         sigmas = logsnr_schedule(steps, sigma_max).to(self.device)
 
+        # With exact padding semantics no valid frame sees a padded one, and when every take
+        # has the same duration the output is cut long before the padding (6 s of headroom
+        # lie between), so the padded frames need not be computed at all: the DiT runs on the
+        # valid frames without a mask, and the padded frames get a zero velocity.
+        valid = max(plan.valid_latents)
+        trim = self.attention == "exact" and plan.truncate and valid < plan.latent_len
+        local_in = local[..., :valid] if trim else local
+        padding_in = None if trim else padding
+
         def velocity(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return guided_velocity(
+            v = guided_velocity(
                 self.dit,
-                xt,
+                xt[..., :valid] if trim else xt,
                 t,
                 cross,
                 global_cond,
-                local,
-                padding,
+                local_in,
+                padding_in,
                 cfg_scale=cfg_scale,
                 apg_scale=request.apg_scale,
                 negative_cross_attn_cond=neg_cross,
                 negative_cross_attn_mask=neg_mask,
                 attention_mode=self.attention,
             )
+            return torch.nn.functional.pad(v, (0, xt.shape[-1] - v.shape[-1])) if trim else v
 
         on_denoised = None
         if trace is not None:
@@ -794,12 +805,17 @@ def _decoder_reach(ae: AudioAutoencoder) -> int:
             continue
         depth = len(block.transformers)
         if block.window is not None:
-            per_block = math.ceil(max(block.window) / (block.stride + 1))
-            reach += depth * per_block
+            # Each block sees its band: window / (stride + 1) frames each side.
+            reach += depth * math.ceil(max(block.window) / (block.stride + 1))
         else:
-            # Chunks of chunk_size/stride frames, moved by half a chunk halfway through.
-            reach += 2 * (block.chunk_size // block.stride)
-    return reach + 1
+            # Chunks of m = chunk_size/stride frames: the first half of the blocks sees its
+            # chunk (m - 1 frames away at most), the second half the chunk moved by half.
+            m = block.chunk_size // block.stride
+            reach += (2 if block.chunk_midpoint_shift and depth > 1 else 1) * (m - 1)
+        mapping = block.mapping
+        if isinstance(mapping, WNConv1d) and mapping.kernel_size > 1:
+            reach += 1  # the output convolution reads one patch of the next frame
+    return max(reach, 1)
 
 
 def _decode_chunks(
