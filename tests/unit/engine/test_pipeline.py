@@ -402,25 +402,6 @@ def test_takes_of_a_variation_reuse_the_encoded_source(pipe: Pipeline) -> None:
     assert not np.array_equal(other.audio, first.audio)
 
 
-def test_padded_frames_can_be_left_out_in_exact_mode(pipe: Pipeline) -> None:
-    # The pipeline drops padded frames when the output is cut before them; in exact mode the
-    # valid frames come out the same either way.
-    plan = pipe.plan([2.0])
-    n, length = plan.valid_latents[0], plan.latent_len
-    assert n < length
-    gen = torch.Generator().manual_seed(1)
-    channels = pipe.config.model.io_channels
-    x = torch.randn(1, channels, length, generator=gen)
-    local = torch.randn(1, channels + 1, length, generator=gen)
-    cross = torch.randn(1, 257, 768, generator=gen)
-    glob = torch.randn(1, 768, generator=gen)
-    t = torch.tensor([0.6])
-    with torch.inference_mode():
-        full = pipe.dit(x, t, cross, glob, local, plan.padding_mask(), attention_mode="exact")
-        cut = pipe.dit(x[..., :n], t, cross, glob, local[..., :n], None, attention_mode="exact")
-    np.testing.assert_allclose(cut.numpy(), full[..., :n].numpy(), rtol=1e-5, atol=1e-5)
-
-
 def test_exact_and_official_cpu_attention_agree_without_padding(model_dir: Path) -> None:
     exact = load_pipeline(model_dir, device="cpu", dtype="float32", attention="exact")
     official = load_pipeline(model_dir, device="cpu", dtype="float32", attention="official-cpu")
