@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import open_file, prompts_of
+from gui_helpers import open_file, prompts_of
 from PySide6.QtCore import Qt
 
 from sa3_studio.app.mixdown import render_mix

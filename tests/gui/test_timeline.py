@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import click, drag, open_file, wheel
+from gui_helpers import click, drag, open_file, wheel
 from PySide6.QtCore import QPointF, Qt
 
 from sa3_studio.document.constants import LATENT_FRAMES, SAMPLE_RATE

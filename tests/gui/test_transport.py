@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ScriptedPrompts, open_file
+from gui_helpers import ScriptedPrompts, open_file
 
 from sa3_studio.app.mixdown import render_mix
 from sa3_studio.app.services import EditorServices

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import open_file, prompts_of
+from gui_helpers import open_file, prompts_of
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -240,7 +240,7 @@ def test_work_lost_in_a_crash_is_offered_back(
         check=False,
     )
     assert proc.returncode == 3, proc.stderr[-3000:]
-    from conftest import ScriptedPrompts
+    from gui_helpers import ScriptedPrompts
 
     prompts = ScriptedPrompts()
     prompts.recover_answer = 0
