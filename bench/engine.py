@@ -88,7 +88,12 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
     out["weights_bytes"] = (folder / "model.safetensors").stat().st_size
     out["rss_before_load"] = base_rss
     out["rss_after_load"] = _rss_now()
-    sync = torch.cuda.synchronize if pipe.device.type == "cuda" else (lambda: None)
+    on_cuda = pipe.device.type == "cuda"
+
+    def sync() -> None:
+        if on_cuda:
+            torch.cuda.synchronize()
+
     sr = pipe.sample_rate
     steps = opts.steps
 

@@ -255,7 +255,7 @@ class _Source:
     notices: tuple[str, ...] = ()
 
     def seconds(self, rate: int) -> float:
-        return self.model.shape[-1] / rate
+        return float(self.model.shape[-1]) / rate
 
 
 def _read_source(path: str, model_rate: int) -> _Source:

@@ -158,7 +158,8 @@ class StepCache:
     def _targets(self) -> list[tuple[nn.Module, str]]:
         out: list[tuple[nn.Module, str]] = [(self.dit, "to_cond_embed")]
         for layer in self.dit.transformer.layers:
-            out.append((layer.cross_attn, "to_kv"))
+            cross = layer.get_submodule("cross_attn")
+            out.append((cross, "to_kv"))
             if getattr(layer, "to_local_embed", None) is not None:
                 out.append((layer, "to_local_embed"))
         return out
@@ -970,7 +971,10 @@ def load_pipeline(
         device=choice.device,
         what="conditioner",
     )
-    conditioner.load_text_encoders(folder, dtype=text_encoder_dtype, device=choice.device)
+    encoder_dtype: torch.dtype | Literal["auto"] = (
+        "auto" if text_encoder_dtype == "auto" else devices.DTYPE_NAMES[text_encoder_dtype]
+    )
+    conditioner.load_text_encoders(folder, dtype=encoder_dtype, device=choice.device)
     return Pipeline(
         config=config,
         dit=dit,
