@@ -48,7 +48,5 @@ def _no_leaked_threads() -> Iterator[None]:
     while leaked and time.monotonic() < deadline:
         time.sleep(0.02)
         leaked = {t for t in leaked if t.is_alive()}
-    # Threads owned by libraries' own pools (e.g. torch's) are not started by tests.
-    leaked = {t for t in leaked if not t.name.startswith(("pydevd", "ThreadPoolExecutor-0"))}
     if leaked:
         pytest.fail(f"test left threads running: {sorted(t.name for t in leaked)}")

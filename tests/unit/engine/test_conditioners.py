@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from vector_cases import FULL_MODELS
 
 from sa3_studio.engine.models.conditioners import (
     MultiConditioner,
@@ -20,14 +21,6 @@ from sa3_studio.engine.models.conditioners import (
 )
 from sa3_studio.errors import ConfigError, WeightsError
 
-FULL_MODELS = (
-    "small_music",
-    "small_sfx",
-    "medium",
-    "small_music_base",
-    "small_sfx_base",
-    "medium_base",
-)
 PREFIX = "conditioner."
 
 

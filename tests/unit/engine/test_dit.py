@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from vector_cases import FULL_MODELS
 
 from sa3_studio.engine.guidance import (
     apg_project,
@@ -35,14 +36,6 @@ CASES = (
     "cfg_apg_negative",
     "cfg_vanilla_null",
     "cfg_apg_blend",
-)
-FULL_MODELS = (
-    "small_music",
-    "small_sfx",
-    "medium",
-    "small_music_base",
-    "small_sfx_base",
-    "medium_base",
 )
 PREFIX = "model.model."
 

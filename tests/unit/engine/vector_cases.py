@@ -24,6 +24,16 @@ PIPELINE_CASES = [
 ]
 """Every case of the three pipeline vector folders (none left out)."""
 
+FULL_MODELS = (
+    "small_music",
+    "small_sfx",
+    "medium",
+    "small_music_base",
+    "small_sfx_base",
+    "medium_base",
+)
+"""Every released full-model configuration in vectors/keys."""
+
 
 @dataclass(frozen=True)
 class VectorCase:
