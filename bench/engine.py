@@ -115,6 +115,9 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
             x = torch.randn(1, cfg.model.io_channels, plan.latent_len).to(pipe.device, dtype)
             t = torch.full((1,), 0.7, device=pipe.device)
             cross = torch.randn(1, 257, 768, device=pipe.device)
+            # As a prompt gives it: 16 real tokens, the padding embedding repeated to 256
+            # tokens, then the seconds token.
+            cross[:, 16:256] = cross[:, 16:17]
             glob = torch.randn(1, 768, device=pipe.device)
             local = torch.zeros(1, cfg.model.io_channels + 1, plan.latent_len).to(x)
             pad = plan.padding_mask(pipe.device)

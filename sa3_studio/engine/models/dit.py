@@ -18,6 +18,8 @@ from sa3_studio.engine.models.transformer import (
     AttentionMode,
     ContinuousTransformer,
     ExpoFourierFeatures,
+    merge_repeated_tokens,
+    uses_flash,
 )
 from sa3_studio.errors import ConfigError
 
@@ -202,12 +204,22 @@ class DiffusionTransformer(nn.Module):
         dtype = self.dtype
         x = x.to(dtype)
         t = t.float()
-        context = self.to_cond_embed(cross_attn_cond.to(dtype))  # (B, N, E)
+        tokens = cross_attn_cond.to(dtype)
+        context_bias = None
+        if attention_mode == "exact" and not uses_flash(attention_mode, x.device):
+            # The padded prompt positions are one token repeated: attend to it once, weighted.
+            tokens, context_bias = merge_repeated_tokens(tokens)
+        context = self.to_cond_embed(tokens)  # (B, N, E)
         global_embed = self.to_global_embed(global_cond.to(dtype))  # (B, E)
 
         t_cond = logsnr_time_features(t) if self.timestep_features_logsnr else t
-        # t goes to the model dtype only here, right before its Fourier features.
-        features = self.timestep_features(t_cond.to(dtype)[:, None])  # (B, 256)
+        # The official code rounds t to the model dtype right before its Fourier features
+        # (float16 on CUDA), and so do we in float16. bfloat16 would round t by up to 0.002,
+        # a visible change of every step's output, so there the features are computed from
+        # the float32 t (they lie in [-1, 1] and are rounded afterwards).
+        if dtype == torch.float16 or dtype == torch.float32:
+            t_cond = t_cond.to(dtype)
+        features = self.timestep_features(t_cond[:, None]).to(dtype)  # (B, 256)
         global_embed = global_embed + self.to_timestep_embed(features)  # (B, E)
 
         x = self.preprocess_conv(x) + x  # (B, C, L)
@@ -221,5 +233,6 @@ class DiffusionTransformer(nn.Module):
             local_add_cond=local,
             padding_mask=padding_mask,
             attention_mode=attention_mode,
+            context_bias=context_bias,
         ).transpose(1, 2)  # (B, C, L)
         return self.postprocess_conv(out) + out  # type: ignore[no-any-return]

@@ -137,6 +137,11 @@ class AttentionPlan:
         indices: flat indices of valid rows in ``B·S`` (flash varlen only).
         cu_seqlens: (B+1,) int32 cumulative valid lengths (flash varlen only).
         max_seqlen: the longest valid length (flash varlen only).
+        context_bias: (B, N) float32 log-multiplicities of merged context tokens (see
+            :func:`merge_repeated_tokens`), added to the cross-attention logits; None when the
+            context was not merged.
+        key_bias: (B, Sk) float32 added to every query's logit of key j; set on the
+            cross-attention plan made by :meth:`for_context`.
     """
 
     mode: AttentionMode
@@ -145,25 +150,76 @@ class AttentionPlan:
     indices: torch.Tensor | None = None
     cu_seqlens: torch.Tensor | None = None
     max_seqlen: int = 0
+    context_bias: torch.Tensor | None = None
+    key_bias: torch.Tensor | None = None
 
     @classmethod
     def build(
-        cls, mode: AttentionMode, valid: torch.Tensor | None, device: torch.device
+        cls,
+        mode: AttentionMode,
+        valid: torch.Tensor | None,
+        device: torch.device,
+        context_bias: torch.Tensor | None = None,
     ) -> AttentionPlan:
         """Make the plan; precomputes the varlen packing when flash-attn will be used."""
         if mode not in ATTENTION_MODES:
             raise ValueError(f"attention_mode must be one of {ATTENTION_MODES}, got {mode!r}")
-        use_flash = mode == "exact" and device.type == "cuda" and _flash_attn() is not None
+        use_flash = uses_flash(mode, device)
         if not use_flash or valid is None:
-            return cls(mode, valid, use_flash)
+            return cls(mode, valid, use_flash, context_bias=context_bias)
         lengths = valid.sum(dim=-1, dtype=torch.int32)  # (B,)
         cu = F.pad(torch.cumsum(lengths, dim=0, dtype=torch.int32), (1, 0))
         indices = torch.nonzero(valid.flatten(), as_tuple=False).flatten()
-        return cls(mode, valid, use_flash, indices, cu, int(lengths.max().item()))
+        return cls(mode, valid, use_flash, indices, cu, int(lengths.max().item()), context_bias)
 
-    def without_padding(self) -> AttentionPlan:
-        """The same mode and kernel choice with every row valid."""
-        return AttentionPlan(self.mode, None, self.use_flash)
+    def for_context(self) -> AttentionPlan:
+        """The plan of cross-attention: no query or key padding, the merged-context bias.
+
+        A merged context needs the bias, which flash-attn cannot add, so it runs with SDPA.
+        """
+        use_flash = self.use_flash and self.context_bias is None
+        return AttentionPlan(self.mode, None, use_flash, key_bias=self.context_bias)
+
+
+def uses_flash(mode: AttentionMode, device: torch.device) -> bool:
+    """Whether attention runs flash-attn kernels: "exact" mode on CUDA with flash-attn installed."""
+    return mode == "exact" and device.type == "cuda" and _flash_attn() is not None
+
+
+def merge_repeated_tokens(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Merge runs of identical context tokens into one token plus a log-multiplicity.
+
+    Softmax attention over ``n`` identical keys (and values) equals attention over one of them
+    whose logit is raised by ``ln n``: the prompt's 256 tokens are a few real ones followed by
+    one padding embedding repeated, so cross-attention shrinks from 257 keys to about 20 with
+    the same result up to rounding. Items of a batch are padded to the longest merged length
+    with zero tokens whose bias is ``-inf``.
+
+    Args:
+        tokens: (B, N, C) context tokens.
+
+    Returns:
+        ``(merged (B, U, C), bias (B, U) float32)``, or ``(tokens, None)`` when no two
+        neighbouring tokens are equal.
+    """
+    b, n, _ = tokens.shape
+    if n < 2:
+        return tokens, None
+    repeats = (tokens[:, 1:] == tokens[:, :-1]).all(dim=-1)  # (B, N-1): equal to the one before
+    if not bool(repeats.any()):
+        return tokens, None
+    starts = torch.cat((repeats.new_ones(b, 1), ~repeats), dim=1)  # (B, N): first of its run
+    kept = starts.sum(dim=1)  # (B,)
+    width = int(kept.max())
+    merged = tokens.new_zeros(b, width, tokens.shape[-1])
+    bias = torch.full((b, width), -math.inf, dtype=torch.float32, device=tokens.device)
+    positions = torch.arange(n + 1, device=tokens.device)
+    for i in range(b):
+        first = positions[:n][starts[i]]  # (U_i,) index of each run's first token
+        ends = torch.cat((first[1:], positions[n:]))
+        merged[i, : first.numel()] = tokens[i, first]
+        bias[i, : first.numel()] = torch.log((ends - first).to(torch.float32))
+    return merged, bias
 
 
 def _flash_dtype(x: torch.Tensor) -> torch.Tensor:
@@ -200,10 +256,28 @@ def _attend_flash(
     return out.to(in_dtype).transpose(1, 2)  # type: ignore[no-any-return]
 
 
+def _attend_biased(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_bias: torch.Tensor
+) -> torch.Tensor:
+    """Attention with a per-key logit bias (B, Sk), computed in float32.
+
+    Used for merged context tokens, whose few keys make this cheap. The bias ``ln n`` must not
+    be rounded to bfloat16 (5.49 would become 5.5 and shift the weight of the repeated padding
+    token by 1.5 %), and SDPA only takes a mask in the query's dtype, so the logits, bias and
+    softmax are float32 here whatever the model dtype.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    logits = torch.matmul(q.float(), k.float().transpose(-1, -2)).mul_(scale)  # (B, H, Sq, Sk)
+    weights = torch.softmax(logits.add_(key_bias[:, None, None, :]), dim=-1)
+    return torch.matmul(weights, v.float()).to(q.dtype)
+
+
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: AttentionPlan) -> torch.Tensor:
     """Attention of (B, H, Sq, D) queries on (B, H, Sk, D) keys/values; scale 1/sqrt(D)."""
     if plan.use_flash:
         return _attend_flash(q, k, v, plan)
+    if plan.key_bias is not None:
+        return _attend_biased(q, k, v, plan.key_bias)
     valid = plan.valid
     if valid is None:
         return F.scaled_dot_product_attention(q, k, v)
@@ -264,7 +338,7 @@ class Attention(nn.Module):
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         b, s, _ = t.shape
-        return t.view(b, s, self.num_heads, self.dim_heads).transpose(1, 2)  # (B, H, S, D)
+        return t.view(b, s, self.num_heads, self.dim_heads)  # (B, S, H, D)
 
     def forward(
         self,
@@ -295,17 +369,19 @@ class Attention(nn.Module):
             # Official chunk order: q, k, v, then q₂, k₂.
             qs, ks, v = [parts[0], *parts[3:4]], [parts[1], *parts[4:5]], parts[2]
         plan = plan or AttentionPlan("exact")
-        v_h = self._heads(v)
+        v_h = self._heads(v).transpose(1, 2)  # (B, H, S, D)
         outs = []
         for q, k in zip(qs, ks, strict=True):
+            # Norm and rotate in the (B, S, H, D) layout the projection wrote (last dim
+            # contiguous, several times faster than on the transposed view), then transpose.
             q_h, k_h = self._heads(q), self._heads(k)
             q_h = self.q_norm(q_h).to(q_h.dtype)
             k_h = self.k_norm(k_h).to(k_h.dtype)
             if rope is not None:
-                cos, sin = rope
+                cos, sin = rope[0][:, None, :], rope[1][:, None, :]  # (S, 1, rot)
                 q_h = apply_rope(q_h, cos, sin).to(v_h.dtype)
                 k_h = apply_rope(k_h, cos, sin).to(v_h.dtype)
-            outs.append(_attend(q_h, k_h, v_h, plan))
+            outs.append(_attend(q_h.transpose(1, 2), k_h.transpose(1, 2), v_h, plan))
         out = outs[0] - outs[1] if self.differential else outs[0]  # (B, H, S, D)
         b, _, s, _ = out.shape
         return self.to_out(out.transpose(1, 2).reshape(b, s, -1))  # type: ignore[no-any-return]
@@ -368,12 +444,13 @@ class TransformerBlock(nn.Module):
         mod = (self.to_scale_shift_gate + global_cond)[:, None, :]  # (B, 1, 6E)
         scale_sa, shift_sa, gate_sa, scale_ff, shift_ff, gate_ff = mod.chunk(6, dim=-1)
 
-        y = self.pre_norm(x) * (1 + scale_sa) + shift_sa
+        # addcmul: the same products and sums as "a * b + c" in one pass over the tokens.
+        y = torch.addcmul(shift_sa, self.pre_norm(x), 1 + scale_sa)
         plan = plan or AttentionPlan("exact")
-        x = x + self.self_attn(y, rope=rope, plan=plan) * torch.sigmoid(1 - gate_sa)
+        x = torch.addcmul(x, self.self_attn(y, rope=rope, plan=plan), torch.sigmoid(1 - gate_sa))
 
         # Cross-attention: no RoPE and no key mask (the official code discards the mask).
-        cross_plan = plan.without_padding()
+        cross_plan = plan.for_context()
         x = x + self.cross_attn(self.cross_attend_norm(x), context=context, plan=cross_plan)
 
         if local_add_cond is not None and self.to_local_embed is not None:
@@ -381,13 +458,12 @@ class TransformerBlock(nn.Module):
             # The memory tokens at the front get no local term.
             x = x + F.pad(local, (0, 0, x.shape[1] - local.shape[1], 0))
 
-        y = self.ff_norm(x) * (1 + scale_ff) + shift_ff
+        y = torch.addcmul(shift_ff, self.ff_norm(x), 1 + scale_ff)
         ff: torch.Tensor = self.ff(y)
         if plan.valid is not None and plan.mode == "exact":
             # Padded rows get no feed-forward term (the official varlen path packs them out).
             ff = ff.masked_fill(~plan.valid[:, :, None], 0.0)
-        out: torch.Tensor = x + ff * torch.sigmoid(1 - gate_ff)
-        return out
+        return torch.addcmul(x, ff, torch.sigmoid(1 - gate_ff))
 
 
 class ContinuousTransformer(nn.Module):
@@ -437,6 +513,7 @@ class ContinuousTransformer(nn.Module):
         local_add_cond: torch.Tensor | None = None,
         padding_mask: torch.Tensor | None = None,
         attention_mode: AttentionMode = "exact",
+        context_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run the trunk.
 
@@ -447,6 +524,8 @@ class ContinuousTransformer(nn.Module):
             local_add_cond: (B, L, C_local) or None.
             padding_mask: (B, L) bool, True = valid; None means every frame is valid.
             attention_mode: padding semantics, ``"exact"`` or ``"official-cpu"``.
+            context_bias: (B, N) log-multiplicities when ``context`` holds merged tokens
+                (:func:`merge_repeated_tokens`); None attends to ``context`` as it is.
 
         Returns:
             (B, L, dim_out).
@@ -463,7 +542,7 @@ class ContinuousTransformer(nn.Module):
         if padding_mask is not None:
             memory_valid = torch.ones(b, m, dtype=torch.bool, device=h.device)
             valid = torch.cat((memory_valid, padding_mask.to(h.device, torch.bool)), dim=1)
-        plan = AttentionPlan.build(attention_mode, valid, h.device)
+        plan = AttentionPlan.build(attention_mode, valid, h.device, context_bias)
         for layer in self.layers:
             h = layer(h, context, adaln, rope, local_add_cond=local_add_cond, plan=plan)
         return self.project_out(h[:, m:, :])  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from sa3_studio.engine.guidance import (
     velocity_from_denoised,
 )
 from sa3_studio.engine.models.dit import DiffusionTransformer
-from sa3_studio.engine.models.transformer import ExpoFourierFeatures
+from sa3_studio.engine.models.transformer import ExpoFourierFeatures, merge_repeated_tokens
 from sa3_studio.errors import ConfigError
 
 DIT_VECTORS = ("dit_tiny", "dit_diff_tiny")
@@ -191,6 +191,52 @@ def test_exact_mode_equals_each_item_trimmed(vectors: dict[str, _Vector], name: 
     assert torch.equal(a, c)
 
 
+def test_merge_repeated_tokens_keeps_one_token_per_run_with_its_count() -> None:
+    a, b, c = torch.randn(3, 4)
+    tokens = torch.stack([torch.stack([a, b, b, b, c]), torch.stack([c, c, c, c, c])])
+    merged, bias = merge_repeated_tokens(tokens)
+    assert bias is not None
+    assert merged.shape == (2, 3, 4)
+    assert torch.equal(merged[0], torch.stack([a, b, c]))
+    assert torch.equal(merged[1, 0], c)
+    assert torch.equal(merged[1, 1:], torch.zeros(2, 4))
+    assert torch.allclose(bias[0], torch.log(torch.tensor([1.0, 3.0, 1.0])))
+    assert bias[1, 0].item() == pytest.approx(math.log(5))
+    assert torch.isneginf(bias[1, 1:]).all()
+    # Equal tokens that are not neighbours stay apart; no run at all leaves the input alone.
+    distinct = torch.stack([torch.stack([a, b, a])])
+    same, none = merge_repeated_tokens(distinct)
+    assert same is distinct
+    assert none is None
+
+
+@pytest.mark.parametrize("name", DIT_VECTORS)
+def test_merged_context_attends_like_the_full_context(
+    vectors: dict[str, _Vector], name: str
+) -> None:
+    """A prompt's repeated padding tokens are merged in exact mode; the result is unchanged."""
+    v = vectors[name]
+    x, t = v.inputs["x"], v.inputs["t"]
+    glob, local = v.inputs["global_cond"], v.inputs["local_add_cond"]
+    cross = v.inputs["cross_attn_cond"].clone()  # (B, N, C)
+    n = cross.shape[1]
+    for item, real in enumerate((2, n // 2)):  # different prompt lengths per item
+        cross[item, real:-1] = cross[item, real]  # one padding token repeated, then the last
+    seen: list[int] = []
+    hook = v.model.to_cond_embed.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0].shape[1])
+    )
+    try:
+        with torch.no_grad():
+            merged = v.model(x, t, cross, glob, local, None, attention_mode="exact")
+            full = v.model(x, t, cross, glob, local, None, attention_mode="official-cpu")
+    finally:
+        hook.remove()
+    assert seen == [n // 2 + 2, n], "exact mode projects only the merged tokens"
+    err = (merged - full).abs().max().item()
+    assert 0 < err <= 1e-5 * max(1.0, full.abs().max().item())
+
+
 def test_padded_frames_do_not_influence_valid_frames_in_exact_mode(
     vectors: dict[str, _Vector],
 ) -> None:
@@ -210,9 +256,11 @@ def test_padded_frames_do_not_influence_valid_frames_in_exact_mode(
     assert (cpu_ref - cpu_got)[valid].abs().max().item() > 1e-3
 
 
-@pytest.mark.parametrize(("dtype", "bound"), [(torch.bfloat16, 2e-2), (torch.float16, 2e-3)])
+@pytest.mark.parametrize(
+    ("dtype", "bound", "rounds_t"), [(torch.bfloat16, 2e-2, False), (torch.float16, 2e-3, True)]
+)
 def test_half_precision_runs_close_to_float32(
-    vectors: dict[str, _Vector], dtype: torch.dtype, bound: float
+    vectors: dict[str, _Vector], dtype: torch.dtype, bound: float, rounds_t: bool
 ) -> None:
     v = vectors["dit_tiny"]
     half = DiffusionTransformer.from_config_dict(v.config)
@@ -227,13 +275,14 @@ def test_half_precision_runs_close_to_float32(
     )
     with torch.no_grad(), _taps(half) as taps:
         out = half(x, t, *args)
-        # t is rounded to the model dtype before its Fourier features (reference §5.6); with
-        # frequencies up to 1e4 that rounding alone moves the output, so the float32 reference
-        # gets the same rounded t.
-        ref = v.model(x, t.to(dtype).float(), *args)
+        # In float16, t is rounded to the model dtype before its Fourier features, as the
+        # official CUDA path does (reference §5.6); with frequencies up to 1e4 that rounding
+        # alone moves the output, so the float32 reference gets the same rounded t. bfloat16
+        # would round 8x coarser, so there the features come from the float32 t.
+        ref = v.model(x, t.to(dtype).float() if rounds_t else t, *args)
     assert out.dtype == dtype
-    assert taps["timestep_features.in"].dtype == dtype
-    assert taps["timestep_features"].dtype == dtype
+    assert taps["timestep_features.in"].dtype == (dtype if rounds_t else torch.float32)
+    assert taps["timestep_features"].dtype == (dtype if rounds_t else torch.float32)
     assert torch.isfinite(out).all()
     rel = ((out.float() - ref).abs().max() / ref.abs().max()).item()
     assert rel < bound, rel
