@@ -24,6 +24,14 @@ as ``(out, in*k)``), with ``s = alpha / rank`` and ``k`` the LoRA's strength:
 * ``lora``: ``W + s*k*(B @ A)``;
 * ``dora-rows``: ``V = W + s*k*(B @ A)``, ``W' = V / (||V||_row + 1e-12) * magnitude`` (norm over
   each output row); ``dora-cols``: the same per input column. At ``k = 0`` DoRA returns ``W``.
+* ``bora``: ``V`` as for DoRA; normalise its rows and scale them by ``magnitude_r``, then
+  normalise the columns of that and scale them by ``magnitude_c``.
+* ``-xs`` variants (``lora-xs``, ``dora-rows-xs``, ``dora-cols-xs``, ``bora-xs``): the update
+  is ``U @ M_xs @ V^T`` instead of ``B @ A``, where ``U`` ``(fan_out, r)`` and ``V``
+  ``(fan_in, r)`` are the top-r singular vectors of the base weight. They are not in the file:
+  they are computed from the base weight when the LoRA is applied (float32 SVD on the CPU,
+  signs fixed so that each column of ``U`` has its largest-magnitude entry positive), as the
+  official loader does, and remembered per layer for later LoRAs of the same rank.
 
 Several LoRAs apply in the order they were added, each to the previous one's output (additive
 only for plain LoRA), as the official parametrization list does. A LoRA at strength 0 is skipped,
@@ -73,15 +81,29 @@ __all__ = [
     "read_lora",
 ]
 
-SUPPORTED_ADAPTERS = ("lora", "dora-rows", "dora-cols")
-"""Adapter types SA3 Studio applies (the legacy name "dora" means dora-rows)."""
+SUPPORTED_ADAPTERS = (
+    "lora",
+    "dora-rows",
+    "dora-cols",
+    "bora",
+    "lora-xs",
+    "dora-rows-xs",
+    "dora-cols-xs",
+    "bora-xs",
+)
+"""Adapter types SA3 Studio applies: every official one (legacy "dora" means dora-rows)."""
 
-_KNOWN_UNSUPPORTED = ("bora", "lora-xs", "dora-rows-xs", "dora-cols-xs", "bora-xs")
 _PARAMS = {
     "lora": ("lora_A", "lora_B"),
     "dora-rows": ("lora_A", "lora_B", "magnitude"),
     "dora-cols": ("lora_A", "lora_B", "magnitude"),
+    "bora": ("lora_A", "lora_B", "magnitude_r", "magnitude_c"),
+    "lora-xs": ("M_xs",),
+    "dora-rows-xs": ("M_xs", "magnitude"),
+    "dora-cols-xs": ("M_xs", "magnitude"),
+    "bora-xs": ("M_xs", "magnitude_r", "magnitude_c"),
 }
+_MAGNITUDES = ("magnitude", "magnitude_r", "magnitude_c")
 _KEY = re.compile(r"^(?P<target>.+)\.parametrizations\.weight\.(?P<index>\d+)\.(?P<param>\w+)$")
 _LIST_LIMIT = 20
 
@@ -93,7 +115,7 @@ class LoraConfig:
     Attributes:
         rank: r, the inner size of ``B @ A``.
         alpha: scaling numerator; the update is scaled by ``alpha / rank``.
-        adapter_type: "lora", "dora-rows" or "dora-cols".
+        adapter_type: one of :data:`SUPPORTED_ADAPTERS`.
         dropout: training-time dropout (unused at inference).
         include: module-name substrings the LoRA was restricted to (``None``: all).
         exclude: module-name substrings it was kept off.
@@ -111,6 +133,16 @@ class LoraConfig:
         """``alpha / rank``."""
         return self.alpha / self.rank
 
+    @property
+    def family(self) -> str:
+        """How the update is applied: "lora", "dora-rows", "dora-cols" or "bora"."""
+        return self.adapter_type.removesuffix("-xs")
+
+    @property
+    def is_xs(self) -> bool:
+        """Whether the update is ``U @ M_xs @ V^T`` on the base weight's singular vectors."""
+        return self.adapter_type.endswith("-xs")
+
 
 @dataclass(frozen=True, slots=True)
 class LoraLayer:
@@ -118,15 +150,21 @@ class LoraLayer:
 
     Attributes:
         target: the layer's path as written in the file (root prefix included).
-        lora_A: ``(rank, fan_in)``.
-        lora_B: ``(fan_out, rank)``.
-        magnitude: ``(fan_out,)`` for dora-rows, ``(fan_in,)`` for dora-cols, else ``None``.
+        lora_A: ``(rank, fan_in)``; None for the -xs adapters.
+        lora_B: ``(fan_out, rank)``; None for the -xs adapters.
+        magnitude: ``(fan_out,)`` for dora-rows(-xs), ``(fan_in,)`` for dora-cols(-xs).
+        magnitude_r: ``(fan_out,)`` for bora(-xs).
+        magnitude_c: ``(fan_in,)`` for bora(-xs).
+        M_xs: ``(rank, rank)`` for the -xs adapters.
     """
 
     target: str
-    lora_A: torch.Tensor  # noqa: N815 - the file format's name
-    lora_B: torch.Tensor  # noqa: N815
+    lora_A: torch.Tensor | None = None  # noqa: N815 - the file format's name
+    lora_B: torch.Tensor | None = None  # noqa: N815
     magnitude: torch.Tensor | None = None
+    magnitude_r: torch.Tensor | None = None
+    magnitude_c: torch.Tensor | None = None
+    M_xs: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +220,18 @@ def _parse_config(path: Path, text: str | None, tensors: Mapping[str, torch.Tens
         if mags and mags[0].dim() == 2 and mags[0].shape[0] == 1 and mags[0].shape[1] != 1:
             adapter_type = "dora-cols"  # saved as (1, fan_in)
     if adapter_type not in SUPPORTED_ADAPTERS:
-        kind = "is not supported yet" if adapter_type in _KNOWN_UNSUPPORTED else "is unknown"
         raise _bad_file(
             path,
-            f"uses adapter type {adapter_type!r}, which {kind}; SA3 Studio applies "
+            f"uses adapter type {adapter_type!r}, which is unknown; SA3 Studio applies "
             f"{', '.join(SUPPORTED_ADAPTERS)}",
         )
     rank = raw.get("rank")
     if rank is None:  # infer it from the tensors, as the official loader does
-        ranks = {t.shape[0] for k, t in tensors.items() if k.endswith(".lora_A") and t.dim() == 2}
+        ranks = {
+            t.shape[0]
+            for k, t in tensors.items()
+            if k.endswith((".lora_A", ".M_xs")) and t.dim() == 2
+        }
         if len(ranks) != 1:
             raise _bad_file(path, "has no rank in its metadata and none can be inferred")
         rank = ranks.pop()
@@ -245,24 +286,63 @@ def _matches_any(name: str, patterns: Sequence[str]) -> bool:
     return any(p in name for pattern in patterns for p in _expand(pattern.strip()))
 
 
+_PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+_LORA_PARAM_NAMES = ("lora_A", "lora_B", "M_xs", *_MAGNITUDES)
+
+
+def _read_legacy_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The LoRA tensors and ``lora_config`` of a legacy ``.ckpt`` (``state_dict`` and
+    ``lora_config`` entries), unpickled with torch's weights-only loader, which builds only
+    tensors and plain containers and never runs code from the file."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise _bad_file(path, "does not exist") from None
+    except Exception as exc:  # any unpickling failure means the same to the user
+        raise _bad_file(
+            path,
+            "cannot be read as a plain legacy checkpoint (it is damaged, or holds Python "
+            f"objects besides tensors: {str(exc).splitlines()[0][:200]}); convert it to "
+            ".safetensors with the official LoRA tools",
+        ) from None
+    state = blob.get("state_dict") if isinstance(blob, dict) else None
+    if not isinstance(state, dict):
+        raise _bad_file(path, "is a checkpoint without a state_dict entry")
+    # A training checkpoint may carry other weights too; only LoRA parameters are read, as the
+    # official loader's non-strict load would take only those that name LoRA parameters.
+    tensors = {
+        k: v.to(torch.float32)
+        for k, v in state.items()
+        if isinstance(k, str)
+        and isinstance(v, torch.Tensor)
+        and ".parametrizations." in k
+        and k.rsplit(".", 1)[-1] in _LORA_PARAM_NAMES
+    }
+    config = blob.get("lora_config")
+    if config is None or isinstance(config, str):
+        return tensors, config
+    if not isinstance(config, dict):
+        raise _bad_file(path, "has a lora_config that is neither a mapping nor JSON text")
+    return tensors, json.dumps(config)
+
+
 def read_lora(path: str | Path) -> LoraFile:
-    """Read and check a LoRA file (official safetensors format).
+    """Read and check a LoRA file: the official ``.safetensors`` format, or a legacy
+    ``.ckpt`` holding ``state_dict`` and ``lora_config`` (read without running pickled code).
 
     Raises:
-        WeightsError: not a valid safetensors file, a legacy ``.ckpt``, an unsupported adapter
+        WeightsError: not a valid safetensors file or plain checkpoint, an unknown adapter
             type (named), names that are not LoRA parameters, or tensors whose shapes disagree
             with each other or with the rank (all such problems listed at once).
     """
     p = Path(path)
-    if p.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
-        raise _bad_file(
-            p,
-            "is a pickled checkpoint; SA3 Studio reads LoRAs only as .safetensors (the official "
-            "training script's format), which cannot run code when opened",
-        )
-    ckpt = Checkpoint(p)
-    tensors = ckpt.read(dtype=torch.float32)
-    config = _parse_config(p, ckpt.metadata.get("lora_config"), tensors)
+    if p.suffix.lower() in _PICKLE_SUFFIXES:
+        tensors, config_text = _read_legacy_checkpoint(p)
+    else:
+        ckpt = Checkpoint(p)
+        tensors = ckpt.read(dtype=torch.float32)
+        config_text = ckpt.metadata.get("lora_config")
+    config = _parse_config(p, config_text, tensors)
     allowed = _PARAMS[config.adapter_type]
     problems: list[str] = []
     grouped: dict[str, dict[str, torch.Tensor]] = {}
@@ -285,20 +365,46 @@ def read_lora(path: str | Path) -> LoraFile:
         if absent:
             problems.append(f"{target} lacks {', '.join(absent)}")
             continue
-        a, b = params["lora_A"], params["lora_B"]
-        mag = params.get("magnitude")
-        if mag is not None and mag.dim() == 2:  # saved 2-D by older versions; squeeze as they do
-            mag = mag.reshape(-1)
-        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != config.rank or b.shape[1] != config.rank:
+        a, b, m_xs = params.get("lora_A"), params.get("lora_B"), params.get("M_xs")
+        mags: dict[str, torch.Tensor] = {}
+        for name in _MAGNITUDES:
+            mag = params.get(name)
+            if mag is not None and mag.dim() == 2 and 1 in mag.shape:
+                mag = mag.reshape(-1)  # saved 2-D by older versions; squeezed as they do
+            if mag is not None:
+                mags[name] = mag
+        if (
+            a is not None
+            and b is not None
+            and (
+                a.dim() != 2
+                or b.dim() != 2
+                or a.shape[0] != config.rank
+                or b.shape[1] != config.rank
+            )
+        ):
             problems.append(
                 f"{target}: lora_A {list(a.shape)} and lora_B {list(b.shape)} do not have rank "
                 f"{config.rank}"
             )
             continue
-        if mag is not None and mag.dim() != 1:
-            problems.append(f"{target}: magnitude has shape {list(mag.shape)}")
+        if m_xs is not None and tuple(m_xs.shape) != (config.rank, config.rank):
+            problems.append(
+                f"{target}: M_xs has shape {list(m_xs.shape)}, not rank x rank "
+                f"({config.rank} x {config.rank})"
+            )
             continue
-        layers[target] = LoraLayer(target, a.contiguous(), b.contiguous(), mag)
+        flat = [f"{n} has shape {list(t.shape)}" for n, t in mags.items() if t.dim() != 1]
+        if flat:
+            problems.append(f"{target}: {', '.join(flat)}")
+            continue
+        layers[target] = LoraLayer(
+            target,
+            a.contiguous() if a is not None else None,
+            b.contiguous() if b is not None else None,
+            M_xs=m_xs.contiguous() if m_xs is not None else None,
+            **mags,
+        )
     if problems:
         raise _bad_file(p, f"is not usable: {_fmt(problems)}")
     if not layers:
@@ -311,43 +417,87 @@ def read_lora(path: str | Path) -> LoraFile:
 # --------------------------------------------------------------------------------------------
 
 
+def svd_bases(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The -xs bases of a base weight: ``U`` ``(fan_out, rank)`` and ``V`` ``(fan_in, rank)``.
+
+    The top ``rank`` singular vectors of the weight viewed as ``(fan_out, fan_in)``, from a
+    float32 SVD on the CPU, with each ``U`` column (and its ``V`` column) sign-flipped so that
+    the column's largest-magnitude entry is positive: the official convention, which makes the
+    bases of a trained -xs LoRA reproducible.
+    """
+    w = weight.detach().reshape(weight.shape[0], -1).to("cpu", torch.float32)
+    u, _, vh = torch.linalg.svd(w, full_matrices=False)
+    columns = torch.arange(u.shape[1])
+    signs = u[u.abs().argmax(dim=0), columns].sign()
+    signs[signs == 0] = 1
+    u = u * signs[None, :]
+    vh = vh * signs[:, None]
+    return u[:, :rank].contiguous(), vh[:rank, :].T.contiguous()
+
+
+_SVD_CACHE = "_sa3_lora_svd"
+
+
+def _layer_bases(
+    module: nn.Linear | nn.Conv1d, rank: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`svd_bases` of the layer's base weight, remembered on the layer per rank."""
+    cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = module.__dict__.setdefault(_SVD_CACHE, {})
+    if rank not in cache:
+        cache[rank] = svd_bases(module.weight, rank)
+    u, v = cache[rank]
+    return u.to(device), v.to(device)
+
+
 class _Adapter:
     """One LoRA's tensors for one layer, kept on the layer's device (float32)."""
 
-    __slots__ = ("a", "b", "entry", "magnitude")
+    __slots__ = ("entry", "tensors")
 
-    def __init__(self, entry: _Entry, layer: LoraLayer) -> None:
+    def __init__(self, entry: _Entry, layer: LoraLayer, module: nn.Linear | nn.Conv1d) -> None:
         self.entry = entry
-        self.a = layer.lora_A
-        self.b = layer.lora_B
-        self.magnitude = layer.magnitude
+        cfg = entry.lora.config
+        names = ("lora_A", "lora_B", "M_xs", *_MAGNITUDES)
+        tensors = {n: t for n in names if (t := getattr(layer, n)) is not None}
+        device = module.weight.device
+        if cfg.is_xs:
+            tensors["U"], tensors["V"] = _layer_bases(module, cfg.rank, device)
+        self.tensors = {n: t.to(device) for n, t in tensors.items()}
 
     def to(self, device: torch.device) -> None:
-        if self.a.device != device:
-            self.a = self.a.to(device)
-            self.b = self.b.to(device)
-            if self.magnitude is not None:
-                self.magnitude = self.magnitude.to(device)
+        if next(iter(self.tensors.values())).device != device:
+            self.tensors = {n: t.to(device) for n, t in self.tensors.items()}
+
+    def delta(self) -> torch.Tensor:
+        """The low-rank update ``B @ A`` or ``U @ M_xs @ V^T``, ``(fan_out, fan_in)`` float32."""
+        t = self.tensors
+        if "M_xs" in t:
+            return t["U"] @ t["M_xs"] @ t["V"].T
+        return t["lora_B"] @ t["lora_A"]
 
     def apply(self, w: torch.Tensor) -> torch.Tensor:
         """This adapter's effective weight given the previous one ``w``."""
         k = self.entry.strength
         if k == 0.0:
             return w
-        self.to(w.device)
+        w_dev = w.device
+        self.to(w_dev)
         cfg = self.entry.lora.config
-        delta = self.b @ self.a  # (fan_out, fan_in), float32
-        if cfg.adapter_type == "lora":
+        delta = self.delta()
+        family = cfg.family
+        if family == "lora":
             return w + (cfg.scale * k * delta).view(w.shape).to(w.dtype)
-        # DoRA: normalise the updated direction, then scale by the learned magnitude. The norm
-        # is computed in the adapter's dtype (float32), as the official code does.
-        assert self.magnitude is not None
-        w2 = w.reshape(w.shape[0], -1).to(self.a.dtype)
-        v = w2 + cfg.scale * k * delta
-        dim = 1 if cfg.adapter_type == "dora-rows" else 0
-        v_hat = v / (v.norm(dim=dim, keepdim=True) + 1e-12)
-        out: torch.Tensor = (v_hat * self.magnitude.unsqueeze(dim)).view(w.shape).to(w.dtype)
-        return out
+        # DoRA and BoRA normalise the updated direction and scale it by learned magnitudes,
+        # in the adapter's dtype (float32), as the official code does.
+        v = w.reshape(w.shape[0], -1).to(torch.float32) + cfg.scale * k * delta
+        t = self.tensors
+        if family == "bora":
+            rows = t["magnitude_r"][:, None] * (v / (v.norm(dim=1, keepdim=True) + 1e-12))
+            out = rows / (rows.norm(dim=0, keepdim=True) + 1e-12) * t["magnitude_c"][None, :]
+        else:
+            dim = 1 if family == "dora-rows" else 0
+            out = v / (v.norm(dim=dim, keepdim=True) + 1e-12) * t["magnitude"].unsqueeze(dim)
+        return out.view(w.shape).to(w.dtype)
 
 
 @dataclass(eq=False)
@@ -367,7 +517,7 @@ class LoraEntry:
         name: the file name without extension.
         path: the file.
         strength: its current strength.
-        adapter_type: "lora", "dora-rows" or "dora-cols".
+        adapter_type: one of :data:`SUPPORTED_ADAPTERS`.
         layers: number of adapted layers.
     """
 
@@ -442,9 +592,10 @@ class LoraStack:
         targets = self._resolve(lora_file)
         entry = _Entry(self._next_handle, lora_file, strength)
         self._next_handle += 1
-        for module, layer in targets:
-            adapter = _Adapter(entry, layer)
-            adapter.to(module.weight.device)
+        if lora_file.config.is_xs:
+            log.info("LoRA %s: computing the SVD bases of %d layers", lora_file.name, len(targets))
+        adapters = [(module, _Adapter(entry, layer, module)) for module, layer in targets]
+        for module, adapter in adapters:
             _attach(module).append(adapter)
             entry.modules.append(module)
         self._entries.append(entry)
@@ -532,18 +683,23 @@ class LoraStack:
                 continue
             fan_out = module.weight.shape[0]
             fan_in = module.weight[0].numel()
-            want: list[tuple[str, torch.Tensor, tuple[int, ...]]] = [
-                ("lora_A", layer.lora_A, (cfg.rank, fan_in))
-            ]
-            want.append(("lora_B", layer.lora_B, (fan_out, cfg.rank)))
-            if layer.magnitude is not None:
-                size = fan_out if cfg.adapter_type == "dora-rows" else fan_in
-                want.append(("magnitude", layer.magnitude, (size,)))
+            shapes = {
+                "lora_A": (cfg.rank, fan_in),
+                "lora_B": (fan_out, cfg.rank),
+                "magnitude": (fan_out if cfg.family == "dora-rows" else fan_in,),
+                "magnitude_r": (fan_out,),
+                "magnitude_c": (fan_in,),
+            }
             bad = [
                 f"{name} {list(t.shape)} (the layer needs {list(shape)})"
-                for name, t, shape in want
-                if tuple(t.shape) != shape
+                for name, shape in shapes.items()
+                if (t := getattr(layer, name)) is not None and tuple(t.shape) != shape
             ]
+            if cfg.is_xs and cfg.rank > min(fan_out, fan_in):
+                bad.append(
+                    f"rank {cfg.rank} is more than the {fan_out} x {fan_in} weight has "
+                    "singular vectors"
+                )
             if bad:
                 problems.append(f"{target}: {', '.join(bad)}")
                 continue

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from sa3_studio.engine.lora import LoraStack, apply_lora_file, read_lora
+from sa3_studio.engine.lora import LoraStack, apply_lora_file, read_lora, svd_bases
 from sa3_studio.errors import WeightsError
 
 QKV = "model.transformer.layers.0.self_attn.to_qkv"
@@ -129,12 +129,19 @@ def write_lora(
     for target in targets:
         fan_out, fan_in = _fan(_module(model, target))
         base = f"{target}.parametrizations.weight.{index}."
-        tensors[base + "lora_A"] = torch.randn(rank, fan_in, generator=gen).half()
-        tensors[base + "lora_B"] = torch.randn(fan_out, rank, generator=gen).half()
-        if adapter_type == "dora-rows":
+        family = adapter_type.removesuffix("-xs")
+        if adapter_type.endswith("-xs"):
+            tensors[base + "M_xs"] = torch.randn(rank, rank, generator=gen).half()
+        else:
+            tensors[base + "lora_A"] = torch.randn(rank, fan_in, generator=gen).half()
+            tensors[base + "lora_B"] = torch.randn(fan_out, rank, generator=gen).half()
+        if family == "dora-rows":
             tensors[base + "magnitude"] = (torch.rand(fan_out, generator=gen) + 0.5).half()
-        elif adapter_type == "dora-cols":
+        elif family == "dora-cols":
             tensors[base + "magnitude"] = (torch.rand(fan_in, generator=gen) + 0.5).half()
+        elif family == "bora":
+            tensors[base + "magnitude_r"] = (torch.rand(fan_out, generator=gen) + 0.5).half()
+            tensors[base + "magnitude_c"] = (torch.rand(fan_in, generator=gen) + 0.5).half()
     meta = {
         "rank": rank,
         "alpha": alpha,
@@ -151,6 +158,8 @@ def write_lora(
 def _lora_delta(path: Path, target: str, shape: torch.Size) -> torch.Tensor:
     lora = read_lora(path)
     layer = lora.layers[target]
+    assert layer.lora_A is not None
+    assert layer.lora_B is not None
     return (lora.config.scale * (layer.lora_B @ layer.lora_A)).view(shape)
 
 
@@ -254,6 +263,8 @@ def test_dora(tmp_path: Path, model: tuple[TinyDiT, Conditioner], adapter_type: 
         module = _module(model, target)
         w = module.weight.detach()
         layer = lora.layers[target]
+        assert layer.lora_A is not None
+        assert layer.lora_B is not None
         v = w.reshape(w.shape[0], -1) + lora.config.scale * 0.7 * (layer.lora_B @ layer.lora_A)
         assert layer.magnitude is not None
         want = v / (v.norm(dim=dim, keepdim=True) + 1e-12) * layer.magnitude.unsqueeze(dim)
@@ -374,17 +385,125 @@ def test_rank_mismatch_and_bad_names(tmp_path: Path) -> None:
     assert "do not have rank 2" in msg
 
 
-@pytest.mark.parametrize(
-    ("adapter_type", "problem"),
-    [("bora", "'bora', which is not supported yet"), ("magic", "'magic', which is unknown")],
-)
-def test_unsupported_adapter_types(
-    tmp_path: Path, model: tuple[TinyDiT, Conditioner], adapter_type: str, problem: str
+def test_unknown_adapter_type_names_the_supported_ones(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner]
 ) -> None:
-    path = write_lora(tmp_path / "x.safetensors", model, [QKV], adapter_type=adapter_type)
-    with pytest.raises(WeightsError, match=problem) as info:
+    path = write_lora(tmp_path / "x.safetensors", model, [QKV], adapter_type="magic")
+    with pytest.raises(WeightsError, match="'magic', which is unknown") as info:
         read_lora(path)
-    assert "lora, dora-rows, dora-cols" in str(info.value)
+    assert "lora, dora-rows, dora-cols, bora, lora-xs" in str(info.value)
+
+
+def test_bora_normalises_rows_then_columns(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner]
+) -> None:
+    path = write_lora(tmp_path / "b.safetensors", model, [FF, CONV], adapter_type="bora")
+    lora = read_lora(path)
+    stack = _stack(model)
+    handle = stack.add(lora, strength=0.6)
+    for target in (FF, CONV):
+        module = _module(model, target)
+        w = module.weight.detach()
+        layer = lora.layers[target]
+        assert layer.lora_A is not None
+        assert layer.lora_B is not None
+        assert layer.magnitude_r is not None
+        assert layer.magnitude_c is not None
+        v = w.reshape(w.shape[0], -1) + lora.config.scale * 0.6 * (layer.lora_B @ layer.lora_A)
+        rows = v / v.norm(dim=1, keepdim=True) * layer.magnitude_r[:, None]
+        want = rows / rows.norm(dim=0, keepdim=True) * layer.magnitude_c[None, :]
+        got = stack.effective_weight(module)
+        torch.testing.assert_close(got, want.view(w.shape))
+        # The column step comes last, so the columns carry magnitude_c exactly.
+        torch.testing.assert_close(got.reshape(w.shape[0], -1).norm(dim=0), layer.magnitude_c)
+    stack.set_strength(handle, 0.0)
+    assert torch.equal(stack.effective_weight(_module(model, FF)), _module(model, FF).weight)
+
+
+def test_xs_bases_are_the_top_singular_vectors_with_fixed_signs() -> None:
+    torch.manual_seed(3)
+    weight = torch.randn(12, 5, 3)  # a Conv1d weight, viewed as (12, 15)
+    u, v = svd_bases(weight, 4)
+    w2 = weight.reshape(12, -1)
+    assert u.shape == (12, 4)
+    assert v.shape == (15, 4)
+    torch.testing.assert_close(u.T @ u, torch.eye(4))
+    torch.testing.assert_close(v.T @ v, torch.eye(4))
+    # U^T W V is the diagonal of the four largest singular values, all positive.
+    core = u.T @ w2 @ v
+    top = torch.linalg.svdvals(w2)[:4]
+    torch.testing.assert_close(core, torch.diag(top), atol=1e-5, rtol=1e-5)
+    # Sign convention: each U column's largest-magnitude entry is positive.
+    assert (u[u.abs().argmax(dim=0), torch.arange(4)] > 0).all()
+    # Flipping the weight's sign flips V, not U: the bases are tied to the convention.
+    u2, v2 = svd_bases(-weight, 4)
+    torch.testing.assert_close(u2, u)
+    torch.testing.assert_close(v2, -v)
+
+
+@pytest.mark.parametrize("adapter_type", ["lora-xs", "dora-rows-xs", "dora-cols-xs", "bora-xs"])
+def test_xs_adapters_use_the_base_weights_svd(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner], adapter_type: str
+) -> None:
+    path = write_lora(
+        tmp_path / "xs.safetensors", model, [QKV, FF, CONV, SECONDS], adapter_type=adapter_type
+    )
+    lora = read_lora(path)
+    assert lora.config.is_xs
+    stack = _stack(model)
+    handle = stack.add(lora, strength=0.8)
+    family = lora.config.family
+    for target in (QKV, FF, CONV, SECONDS):
+        module = _module(model, target)
+        w = module.weight.detach()
+        layer = lora.layers[target]
+        assert layer.M_xs is not None
+        assert layer.lora_A is None
+        u, v = svd_bases(w, lora.config.rank)
+        update = w.reshape(w.shape[0], -1) + lora.config.scale * 0.8 * (u @ layer.M_xs @ v.T)
+        if family == "lora":
+            want = update
+        elif family == "bora":
+            assert layer.magnitude_r is not None
+            assert layer.magnitude_c is not None
+            rows = update / update.norm(dim=1, keepdim=True) * layer.magnitude_r[:, None]
+            want = rows / rows.norm(dim=0, keepdim=True) * layer.magnitude_c[None, :]
+        else:
+            dim = 1 if family == "dora-rows" else 0
+            assert layer.magnitude is not None
+            want = update / update.norm(dim=dim, keepdim=True) * layer.magnitude.unsqueeze(dim)
+        torch.testing.assert_close(stack.effective_weight(module), want.view(w.shape))
+    x, local = _inputs()
+    dit = model[0]
+    with torch.no_grad():
+        adapted = dit(x, local)
+        stack.set_strength(handle, 0.0)
+        base = dit(x, local)
+        stack.clear()
+        assert torch.equal(dit(x, local), base)
+    assert not torch.allclose(adapted, base)
+
+
+def test_xs_rank_is_inferred_and_checked(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner]
+) -> None:
+    path = tmp_path / "xs.safetensors"
+    base = f"{QKV}.parametrizations.weight.0."
+    meta = {"lora_config": json.dumps({"adapter_type": "lora-xs"})}  # no rank: from M_xs
+    save_file({base + "M_xs": torch.randn(3, 3)}, str(path), metadata=meta)
+    lora = read_lora(path)
+    assert lora.config.rank == 3
+    assert lora.config.alpha == 3
+    bad = tmp_path / "bad.safetensors"
+    meta = {"lora_config": json.dumps({"rank": 3, "alpha": 3, "adapter_type": "lora-xs"})}
+    save_file({base + "M_xs": torch.randn(3, 2)}, str(bad), metadata=meta)
+    with pytest.raises(WeightsError, match=r"M_xs has shape \[3, 2\], not rank x rank"):
+        read_lora(bad)
+    big = tmp_path / "big.safetensors"
+    meta = {"lora_config": json.dumps({"rank": 9, "alpha": 9, "adapter_type": "lora-xs"})}
+    save_file({base + "M_xs": torch.randn(9, 9)}, str(big), metadata=meta)
+    with pytest.raises(WeightsError, match=r"rank 9 is more than the 24 x 8 weight"):
+        _stack(model).add(big)
 
 
 def test_legacy_dora_name(tmp_path: Path, model: tuple[TinyDiT, Conditioner]) -> None:
@@ -428,10 +547,46 @@ def test_include_exclude_filters(tmp_path: Path, model: tuple[TinyDiT, Condition
     assert "forward" not in _module(model, FF).__dict__
 
 
+class _Evil:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (print, ("this must never run",))
+
+
+def test_legacy_ckpt_is_read_without_running_code(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner], capsys: pytest.CaptureFixture[str]
+) -> None:
+    st = write_lora(tmp_path / "new.safetensors", model, [QKV, FF], adapter_type="dora-rows")
+    new = read_lora(st)
+    state = {
+        f"{t}.parametrizations.weight.0.{n}": getattr(layer, n)
+        for t, layer in new.layers.items()
+        for n in ("lora_A", "lora_B", "magnitude")
+    }
+    state["model.transformer.layers.0.norm.weight"] = torch.ones(8)  # base weights are ignored
+    config = {"rank": 2, "alpha": 4.0, "adapter_type": "dora-rows"}
+    legacy = tmp_path / "old.ckpt"
+    torch.save({"state_dict": state, "lora_config": config, "epoch": 3}, legacy)
+    old = read_lora(legacy)
+    assert old.config == new.config
+    assert old.layers.keys() == new.layers.keys()
+    for target, layer in old.layers.items():
+        assert layer.lora_A is not None
+        assert torch.equal(layer.lora_A, new.layers[target].lora_A)
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": state, "lora_config": config, "hook": _Evil()}, evil)
+    with pytest.raises(WeightsError, match="holds Python objects besides tensors"):
+        read_lora(evil)
+    assert "must never run" not in capsys.readouterr().out
+    no_state = tmp_path / "nostate.ckpt"
+    torch.save({"lora_config": config}, no_state)
+    with pytest.raises(WeightsError, match="without a state_dict"):
+        read_lora(no_state)
+
+
 def test_legacy_pickle_and_damaged_files(tmp_path: Path) -> None:
     ckpt = tmp_path / "old.ckpt"
     ckpt.write_bytes(b"\x80\x04")
-    with pytest.raises(WeightsError, match="pickled checkpoint"):
+    with pytest.raises(WeightsError, match="cannot be read as a plain legacy checkpoint"):
         read_lora(ckpt)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x01" * 100)
