@@ -28,6 +28,10 @@ Run `sa3-studio COMMAND --help` for the options of a command.
 """
 
 
+CLI_SAMPLERS = ("pingpong", "euler", "dpmpp", "rk4")
+"""engine.api.SAMPLERS, spelled out so that --help needs no numpy (a test keeps them equal)."""
+
+
 def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -39,6 +43,13 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative-prompt", default=None, help="negative prompt (-base models)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: model's)")
     p.add_argument("--cfg-scale", type=float, default=None, help="guidance scale (-base models)")
+    p.add_argument(
+        "--sampler",
+        choices=CLI_SAMPLERS,
+        default=None,
+        help="sampler (default: pingpong for post-trained models, euler for -base models; "
+        "dpmpp and rk4 are the other choices for -base models)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--batch", type=int, default=1, help="number of takes (made together)")
     p.add_argument(

@@ -402,6 +402,7 @@ def _build_request(
         "negative_prompt": args.negative_prompt,
         "steps": args.steps,
         "cfg_scale": args.cfg_scale,
+        "sampler": args.sampler,
         "seed": seed,
         "batch_size": args.batch,
     }

@@ -29,6 +29,10 @@ BASE_DEFAULT_STEPS = 50
 BASE_DEFAULT_CFG = 7.0
 """CFG scale recommended by the official docs for -base models."""
 
+SAMPLERS = ("pingpong", "euler", "dpmpp", "rk4")
+"""Samplers a request may name: ping-pong (the post-trained models' default), Euler (the -base
+models' default), DPM-Solver++(2M) and RK4 (the official alternatives for -base models)."""
+
 
 class CancelToken:
     """A thread-safe cancel flag, checked by the engine once per sampler step."""
@@ -70,7 +74,7 @@ class GenerationRequest:
             generate many takes); when given, ``inpaint_audio`` is not encoded again.
         init_audio: ``(channels, frames)`` audio for audio-to-audio.
         init_noise_level: 1.0 = pure noise; lower keeps more of ``init_audio``.
-        sampler: ``"pingpong"`` or ``"euler"``; ``None`` picks the model's default.
+        sampler: one of :data:`SAMPLERS`; ``None`` picks the model's default.
         decode_range: ``(start, end)`` seconds: decode only the latent frames that cover this
             span (the result's ``start_frame`` says where its audio begins).
     """

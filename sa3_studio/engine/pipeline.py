@@ -48,6 +48,7 @@ from sa3_studio.engine.api import (
     BASE_DEFAULT_CFG,
     BASE_DEFAULT_STEPS,
     DEFAULT_STEPS,
+    SAMPLERS,
     CancelToken,
     GenerationRequest,
     GenerationResult,
@@ -74,7 +75,7 @@ from sa3_studio.engine.models.same_blocks import WNConv1d
 from sa3_studio.engine.models.transformer import ATTENTION_MODES, AttentionMode
 from sa3_studio.engine.noise import GeneratorNoise, NoiseSource, TapeNoise
 from sa3_studio.engine.registry import WEIGHTS_FILE, guess_model_name
-from sa3_studio.engine.sampling import sample_euler, sample_pingpong
+from sa3_studio.engine.sampling import sample_dpmpp, sample_euler, sample_pingpong, sample_rk4
 from sa3_studio.engine.schedules import logsnr_schedule
 from sa3_studio.engine.weights import Checkpoint, load_module
 from sa3_studio.errors import GenerationError, WeightsError
@@ -457,8 +458,8 @@ class Pipeline:
             raise GenerationError("The number of steps must be at least 1.")
         cfg_scale = request.cfg_scale if request.cfg_scale is not None else self.default_cfg_scale
         sampler = request.sampler or ("euler" if self.is_base else "pingpong")
-        if sampler not in ("pingpong", "euler"):
-            raise GenerationError(f"Unknown sampler {sampler!r}; use 'pingpong' or 'euler'.")
+        if sampler not in SAMPLERS:
+            raise GenerationError(f"Unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}.")
         has_inpaint = request.inpaint_audio is not None or request.source_latents is not None
         if request.inpaint_regions and not has_inpaint:
             raise GenerationError("Inpainting regions were given without source audio.")
@@ -579,7 +580,8 @@ class Pipeline:
                     on_denoised=on_denoised,
                 )
             else:
-                latents = sample_euler(
+                ode = {"euler": sample_euler, "dpmpp": sample_dpmpp, "rk4": sample_rk4}[sampler]
+                latents = ode(
                     velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
                 )
         timings["sampling"] = time.perf_counter() - t0

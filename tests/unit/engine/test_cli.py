@@ -15,7 +15,8 @@ import soundfile as sf
 import torch
 from safetensors.torch import save_file
 
-from sa3_studio.cli import main
+from sa3_studio.cli import CLI_SAMPLERS, main
+from sa3_studio.engine.api import SAMPLERS
 from sa3_studio.engine.synthetic import make_random_model
 
 SR = 44100
@@ -106,6 +107,25 @@ def test_random_seed_is_printed_and_tagged(
     assert f"seed: {match.group(1)}" in _comment(out)
     assert "prompt: x\n" in _comment(out) + "\n"
     assert sf.info(str(out)).subtype == "PCM_24"
+
+
+def test_sampler_option_reaches_the_engine(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    assert CLI_SAMPLERS == SAMPLERS  # spelled out in the CLI so that --help needs no numpy
+    outs = {}
+    for sampler in ("pingpong", "rk4"):
+        out = tmp_path / f"{sampler}.wav"
+        code, _, _ = _run(
+            capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1",
+            "--steps", "2", "--seed", "3", "--sampler", sampler, "-o", str(out),
+        )  # fmt: skip
+        assert code == 0
+        outs[sampler], _ = sf.read(str(out), dtype="float32")
+    assert np.abs(outs["pingpong"] - outs["rk4"]).max() > 1e-4
+    with pytest.raises(SystemExit):
+        main(["generate", "-p", "x", "--sampler", "heun"])
+    assert "invalid choice: 'heun'" in capsys.readouterr().err
 
 
 def test_several_takes_are_numbered(

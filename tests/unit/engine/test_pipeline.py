@@ -390,6 +390,33 @@ def test_step_cache_changes_no_bit(pipe: Pipeline, base_pipe: Pipeline) -> None:
         assert isinstance(model.dit.transformer.layers[0].cross_attn.to_kv, torch.nn.Linear)
 
 
+def test_base_models_take_every_official_sampler(base_pipe: Pipeline) -> None:
+    calls: list[int] = []
+    hook = base_pipe.dit.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        # From t = 1 the first two DPM-Solver++ steps and the one ending at 0 are first order
+        # (the same update as Euler): five steps give it two second-order ones.
+        request = GenerationRequest(prompt="a", duration=1.0, steps=5, seed=4, cfg_scale=3.0)
+        outs = {}
+        for sampler, per_step in (("euler", 1), ("dpmpp", 1), ("rk4", 4)):
+            calls.clear()
+            progress: list[tuple[int, int]] = []
+            result = base_pipe.generate(
+                dataclasses.replace(request, sampler=sampler),
+                on_step=lambda done, total, p=progress: p.append((done, total)),
+            )
+            assert len(calls) == 5 * per_step  # one guided [cond; uncond] pass per evaluation
+            assert progress == [(i, 5) for i in range(1, 6)]
+            assert np.isfinite(result.audio).all()
+            outs[sampler] = result.audio
+            again = base_pipe.generate(dataclasses.replace(request, sampler=sampler)).audio
+            np.testing.assert_array_equal(again, result.audio)
+    finally:
+        hook.remove()
+    assert np.abs(outs["dpmpp"] - outs["euler"]).max() > 1e-4
+    assert np.abs(outs["rk4"] - outs["euler"]).max() > 1e-4
+
+
 def test_takes_of_a_variation_reuse_the_encoded_source(pipe: Pipeline) -> None:
     source = _source(3.0, seed=9)
     request = GenerationRequest(prompt="v", init_audio=source, init_noise_level=0.6, seed=2)
