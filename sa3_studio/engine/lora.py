@@ -452,10 +452,12 @@ def _layer_bases(
 class _Adapter:
     """One LoRA's tensors for one layer, kept on the layer's device (float32)."""
 
-    __slots__ = ("entry", "tensors")
+    __slots__ = ("entry", "filtered", "target", "tensors")
 
     def __init__(self, entry: _Entry, layer: LoraLayer, module: nn.Linear | nn.Conv1d) -> None:
         self.entry = entry
+        self.target = layer.target
+        self.filtered = False  # switched off by the entry's layer filter
         cfg = entry.lora.config
         names = ("lora_A", "lora_B", "M_xs", *_MAGNITUDES)
         tensors = {n: t for n in names if (t := getattr(layer, n)) is not None}
@@ -478,7 +480,7 @@ class _Adapter:
     def apply(self, w: torch.Tensor) -> torch.Tensor:
         """This adapter's effective weight given the previous one ``w``."""
         k = self.entry.strength
-        if k == 0.0:
+        if k == 0.0 or not self.entry.active or self.filtered:
             return w
         w_dev = w.device
         self.to(w_dev)
@@ -506,6 +508,10 @@ class _Entry:
     lora: LoraFile
     strength: float
     modules: list[nn.Linear | nn.Conv1d] = field(default_factory=list)
+    adapters: list[_Adapter] = field(default_factory=list)
+    interval: tuple[float, float] | None = None
+    layer_filter: str = ""
+    active: bool = True  # False while the sampler's time is outside ``interval``
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,6 +525,8 @@ class LoraEntry:
         strength: its current strength.
         adapter_type: one of :data:`SUPPORTED_ADAPTERS`.
         layers: number of adapted layers.
+        interval: the sampler times ``(lo, hi)`` it acts at; None = every step.
+        layer_filter: comma-separated names of DiT layers it is kept off.
     """
 
     handle: int
@@ -527,6 +535,8 @@ class LoraEntry:
     strength: float
     adapter_type: str
     layers: int
+    interval: tuple[float, float] | None = None
+    layer_filter: str = ""
 
 
 def _lora_forward(
@@ -569,6 +579,8 @@ class LoraStack:
                 strength=e.strength,
                 adapter_type=e.lora.config.adapter_type,
                 layers=len(e.modules),
+                interval=e.interval,
+                layer_filter=e.layer_filter,
             )
             for e in self._entries
         )
@@ -597,6 +609,7 @@ class LoraStack:
         adapters = [(module, _Adapter(entry, layer, module)) for module, layer in targets]
         for module, adapter in adapters:
             _attach(module).append(adapter)
+            entry.adapters.append(adapter)
             entry.modules.append(module)
         self._entries.append(entry)
         log.info(
@@ -614,6 +627,60 @@ class LoraStack:
         strength = self._check_strength(strength)
         for e in self._select(handle):
             e.strength = strength
+
+    def set_schedule(
+        self,
+        handle: int,
+        *,
+        interval: tuple[float, float] | None = None,
+        layer_filter: str = "",
+    ) -> None:
+        """Limit one LoRA to part of the sampling, as the official per-LoRA controls do.
+
+        Args:
+            handle: the LoRA.
+            interval: ``(lo, hi)``: the LoRA acts on a DiT evaluation only when the flow time
+                of the batch's first item lies in ``[lo, hi]`` (1 = pure noise, 0 = clean);
+                None acts at every step. Takes effect through :meth:`at_time`, which the
+                pipeline calls before each evaluation.
+            layer_filter: comma-separated substrings (``[a-b]`` ranges expand, case is
+                ignored) of DiT layer names such as ``transformer.layers.3.self_attn``; the
+                LoRA's layers whose name contains one are switched off. Layers outside the
+                DiT (the conditioner's) are never filtered, as in the official code.
+
+        Raises:
+            ValueError: an interval that is not two numbers with 0 <= lo <= hi <= 1.
+        """
+        (entry,) = self._select(handle)
+        if interval is not None:
+            lo, hi = (float(v) for v in interval)
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo <= hi <= 1.0):
+                raise ValueError(f"A LoRA interval needs 0 <= start <= end <= 1, not {interval!r}")
+            interval = (lo, hi)
+        patterns = [f.strip().lower() for f in layer_filter.split(",") if f.strip()]
+        for adapter in entry.adapters:
+            name = adapter.target
+            dit = name.startswith(_DIT_ROOT)
+            adapter.filtered = dit and _matches_any(name[len(_DIT_ROOT) :].lower(), patterns)
+        entry.interval = interval
+        entry.layer_filter = layer_filter.strip()
+        entry.active = True
+
+    @property
+    def has_schedules(self) -> bool:
+        """Whether any LoRA is limited to an interval of the sampling."""
+        return any(e.interval is not None for e in self._entries)
+
+    def at_time(self, t: float | None) -> bool:
+        """Switch each scheduled LoRA on or off for an evaluation at flow time ``t`` (None:
+        every LoRA on, as outside sampling). Returns whether anything changed, so callers
+        that cache layer outputs across steps know to drop them."""
+        changed = False
+        for e in self._entries:
+            active = t is None or e.interval is None or e.interval[0] <= t <= e.interval[1]
+            changed |= active != e.active
+            e.active = active
+        return changed
 
     def remove(self, handle: int) -> None:
         """Take one LoRA off; the others keep their order."""
@@ -719,6 +786,9 @@ class LoraStack:
             )
         return out
 
+
+_DIT_ROOT = "model."
+"""Key prefix of the DiT's layers in a LoRA file; layer filters match the names after it."""
 
 # The adapters on a layer live on the layer itself (not in a LoraStack), so several stacks, or
 # LoRAs applied one by one with apply_lora_file, compose in the order they were added.

@@ -135,6 +135,10 @@ class _Memo(nn.Module):
         self._key, self._out = x, out
         return out
 
+    def forget(self) -> None:
+        """Compute afresh on the next call."""
+        self._key = self._out = None
+
 
 class StepCache:
     """Compute the DiT's step-invariant parts once per generation instead of once per step.
@@ -178,6 +182,14 @@ class StepCache:
         while self._swapped:
             parent, name, inner = self._swapped.pop()
             setattr(parent, name, inner)
+
+    def invalidate(self) -> None:
+        """Forget the remembered outputs: the layers compute differently from now on (a LoRA
+        limited to part of the sampling was switched on or off)."""
+        for parent, name, _ in self._swapped:
+            memo = getattr(parent, name)
+            if isinstance(memo, _Memo):
+                memo.forget()
 
 
 class Pipeline:
@@ -542,8 +554,15 @@ class Pipeline:
         t0 = time.perf_counter()
         padding = plan.padding_mask(self.device)  # (B, L)
         sigmas = logsnr_schedule(steps, sigma_max).to(self.device)
+        step_cache = StepCache(self.dit, enabled=self.step_cache)
+        loras = self._lora_stack
+        scheduled = loras is not None and loras.has_schedules
 
         def velocity(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if scheduled and loras.at_time(float(t[0])):
+                # LoRAs limited to part of the sampling (the official per-LoRA interval,
+                # judged on the first item's time) changed, so cached projections are stale.
+                step_cache.invalidate()
             # Padded frames are computed although the output is cut long before them: leaving
             # them out saves at most two frames and makes the token count odd, which slows the
             # bfloat16 matrix products by a third.
@@ -568,22 +587,26 @@ class Pipeline:
             def on_denoised(i: int, d: torch.Tensor) -> None:
                 trace(f"denoised.{i}", d)
 
-        with StepCache(self.dit, enabled=self.step_cache):
-            if sampler == "pingpong":
-                latents = sample_pingpong(
-                    velocity,
-                    x,
-                    sigmas.to(dtype),
-                    noise,
-                    on_step=on_step,
-                    cancel=cancel,
-                    on_denoised=on_denoised,
-                )
-            else:
-                ode = {"euler": sample_euler, "dpmpp": sample_dpmpp, "rk4": sample_rk4}[sampler]
-                latents = ode(
-                    velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
-                )
+        try:
+            with step_cache:
+                if sampler == "pingpong":
+                    latents = sample_pingpong(
+                        velocity,
+                        x,
+                        sigmas.to(dtype),
+                        noise,
+                        on_step=on_step,
+                        cancel=cancel,
+                        on_denoised=on_denoised,
+                    )
+                else:
+                    ode = {"euler": sample_euler, "dpmpp": sample_dpmpp, "rk4": sample_rk4}
+                    latents = ode[sampler](
+                        velocity, x, sigmas, on_step=on_step, cancel=cancel, on_denoised=on_denoised
+                    )
+        finally:
+            if scheduled:
+                loras.at_time(None)  # every LoRA acts again outside sampling
         timings["sampling"] = time.perf_counter() - t0
         if trace is not None:
             trace("latents", latents)
@@ -736,6 +759,19 @@ class Pipeline:
     def set_lora_strength(self, handle: int | None, strength: float) -> None:
         """Change one LoRA's strength (``handle``), or every LoRA's (``None``), at any time."""
         self._loras().set_strength(handle, strength)
+
+    def set_lora_schedule(
+        self,
+        handle: int,
+        *,
+        interval: tuple[float, float] | None = None,
+        layer_filter: str = "",
+    ) -> None:
+        """Limit one LoRA to part of the sampling (the official per-LoRA interval and layer
+        filter): it acts only at flow times in ``interval`` (1 = noise, 0 = clean) and not on
+        the DiT layers whose names contain one of the comma-separated ``layer_filter``
+        substrings. See ``engine.lora.LoraStack.set_schedule``."""
+        self._loras().set_schedule(handle, interval=interval, layer_filter=layer_filter)
 
     def remove_lora(self, handle: int) -> None:
         """Take one LoRA off; the base weights were never changed."""

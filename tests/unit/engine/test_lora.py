@@ -277,6 +277,45 @@ def test_dora(tmp_path: Path, model: tuple[TinyDiT, Conditioner], adapter_type: 
         assert torch.equal(stack.effective_weight(module), module.weight)
 
 
+def test_schedule_gates_by_time_and_filters_dit_layers(
+    tmp_path: Path, model: tuple[TinyDiT, Conditioner]
+) -> None:
+    first = write_lora(tmp_path / "a.safetensors", model, ALL, seed=1)
+    second = write_lora(tmp_path / "b.safetensors", model, [FF], seed=2)
+    stack = _stack(model)
+    late, always = stack.add(first), stack.add(second)
+    adapted = {t: stack.effective_weight(_module(model, t)).clone() for t in ALL}
+    stack.set_schedule(late, interval=(0.1, 0.5), layer_filter=" Layers.[0-0].self_attn, seconds")
+    entry = stack.entries[0]
+    assert entry.interval == (0.1, 0.5)
+    assert entry.layer_filter == "Layers.[0-0].self_attn, seconds"
+    assert stack.has_schedules
+    # Inside the interval: the filtered DiT layer is off; the conditioner's never is.
+    assert not stack.at_time(0.3)
+    qkv = _module(model, QKV)
+    assert torch.equal(stack.effective_weight(qkv), qkv.weight)
+    for target in (CONV, SECONDS):
+        assert torch.equal(stack.effective_weight(_module(model, target)), adapted[target])
+    # Outside it the LoRA is off everywhere, the unscheduled one still on.
+    assert stack.at_time(0.9)
+    for target in (QKV, CONV, SECONDS):
+        module = _module(model, target)
+        assert torch.equal(stack.effective_weight(module), module.weight)
+    ff = _module(model, FF)
+    only_second = ff.weight + _lora_delta(second, FF, ff.weight.shape)
+    torch.testing.assert_close(stack.effective_weight(ff), only_second)
+    assert not stack.at_time(0.95)  # nothing changed
+    assert stack.at_time(None)  # outside sampling every LoRA acts
+    assert torch.equal(stack.effective_weight(_module(model, CONV)), adapted[CONV])
+    stack.set_schedule(late)  # back to every step and every layer
+    assert not stack.has_schedules
+    assert torch.equal(stack.effective_weight(qkv), adapted[QKV])
+    assert stack.entries[1].interval is None
+    for bad in [(0.5, 0.1), (-0.1, 0.5), (0.0, float("nan"))]:
+        with pytest.raises(ValueError, match="0 <= start <= end <= 1"):
+            stack.set_schedule(always, interval=bad)
+
+
 def test_two_stacked_apply_in_order(tmp_path: Path, model: tuple[TinyDiT, Conditioner]) -> None:
     first = write_lora(tmp_path / "one.safetensors", model, [QKV, FF], seed=1)
     second = write_lora(tmp_path / "two.safetensors", model, [QKV], rank=3, alpha=1.5, seed=2)

@@ -462,19 +462,19 @@ def test_auto_dtype_is_float32_on_cpu_and_bfloat16_applies_to_the_dit_only(
     assert audio.dtype == np.float32
 
 
-def _write_lora(pipe: Pipeline, path: Path) -> Path:
+def _write_lora(pipe: Pipeline, path: Path, *, conditioner: bool = True) -> Path:
     """An official-format LoRA (fp16 tensors, lora_config metadata) for the tiny DiT."""
+    layers = pipe.dit.transformer.layers
     targets = {
-        "model.transformer.layers.0.self_attn.to_qkv": pipe.dit.transformer.layers[
-            0
-        ].self_attn.to_qkv,
-        "model.transformer.layers.1.ff.ff.2": pipe.dit.transformer.layers[1].ff.ff[2],
+        "model.transformer.layers.0.self_attn.to_qkv": layers[0].self_attn.to_qkv,
+        "model.transformer.layers.0.cross_attn.to_kv": layers[0].cross_attn.to_kv,
+        "model.transformer.layers.1.ff.ff.2": layers[1].ff.ff[2],
         "model.to_cond_embed.0": pipe.dit.to_cond_embed[0],
         "model.preprocess_conv": pipe.dit.preprocess_conv,
-        "conditioners.seconds_total.embedder.embedding.1": (
-            pipe.conditioner.conditioners["seconds_total"].embedder.embedding[1]
-        ),
     }
+    if conditioner:
+        seconds = pipe.conditioner.conditioners["seconds_total"]
+        targets["conditioners.seconds_total.embedder.embedding.1"] = seconds.embedder.embedding[1]
     gen = torch.Generator().manual_seed(0)
     tensors = {}
     rank = 4
@@ -508,6 +508,39 @@ def test_lora_strength_zero_is_exactly_the_base_model(model_dir: Path, tmp_path:
     assert np.abs(styled - base).mean() > 1e-4
     pipe.remove_lora(handle)
     np.testing.assert_array_equal(_gen(pipe, duration=2.0, seed=21), base)
+
+
+def test_a_lora_limited_to_part_of_the_sampling(model_dir: Path, tmp_path: Path) -> None:
+    pipe = load_pipeline(model_dir, device="cpu", dtype="float32")
+    lora_file = _write_lora(pipe, tmp_path / "late.safetensors", conditioner=False)
+    base = _gen(pipe, duration=2.0, seed=21)
+    handle = pipe.add_lora(lora_file)
+    full = _gen(pipe, duration=2.0, seed=21)
+    pipe.set_lora_schedule(handle, interval=(0.0, 1.0))
+    np.testing.assert_array_equal(_gen(pipe, duration=2.0, seed=21), full)
+    pipe.set_lora_schedule(handle, interval=(0.0, 0.0))  # the DiT never runs at t = 0
+    np.testing.assert_array_equal(_gen(pipe, duration=2.0, seed=21), base)
+    # Only the late steps: something between, and the same with or without the step cache
+    # (the cached context and cross-attention projections are dropped when the LoRA switches).
+    pipe.set_lora_schedule(handle, interval=(0.0, 0.5))
+    late = _gen(pipe, duration=2.0, seed=21)
+    assert np.abs(late - base).max() > 1e-4
+    assert np.abs(late - full).max() > 1e-4
+    pipe.step_cache = False
+    np.testing.assert_array_equal(_gen(pipe, duration=2.0, seed=21), late)
+    pipe.step_cache = True
+    assert pipe.loras[0].interval == (0.0, 0.5)
+    # A layer filter switches the named DiT layers off: all of them gives the base model.
+    pipe.set_lora_schedule(
+        handle, layer_filter="transformer.layers.[0-1]., TO_COND_EMBED, preprocess_conv"
+    )
+    np.testing.assert_array_equal(_gen(pipe, duration=2.0, seed=21), base)
+    pipe.set_lora_schedule(handle, layer_filter="layers.1.ff")
+    partial = _gen(pipe, duration=2.0, seed=21)
+    assert np.abs(partial - full).max() > 1e-4
+    assert np.abs(partial - base).max() > 1e-4
+    with pytest.raises(ValueError, match="0 <= start <= end <= 1"):
+        pipe.set_lora_schedule(handle, interval=(0.7, 0.2))
 
 
 def test_a_lora_for_another_model_is_refused(pipe: Pipeline, tmp_path: Path) -> None:
