@@ -66,6 +66,10 @@ class GenerationRequest:
         steps: sampler steps; ``None`` picks the model's default.
         cfg_scale: classifier-free guidance scale; ``None`` picks 1.0 (post-trained) or 7.0 (base).
         apg_scale: adaptive projected guidance blend (1 = pure APG, 0 = vanilla CFG).
+        cfg_interval: ``(lo, hi)`` flow times (1 = noise, 0 = clean) at which guidance runs;
+            outside it a step is one conditional pass (official ``cfg_interval``).
+        cfg_rescale: 0-1 blend towards the guided velocity rescaled to the conditional one's
+            standard deviation over channels (official ``scale_phi``; 0 = off).
         seed: ``None`` draws a random seed; the seed used is always reported in the result.
         batch_size: number of takes generated together.
         inpaint_audio: ``(channels, frames)`` source audio whose regions are regenerated.
@@ -85,6 +89,8 @@ class GenerationRequest:
     steps: int | None = None
     cfg_scale: float | None = None
     apg_scale: float = 1.0
+    cfg_interval: tuple[float, float] = (0.0, 1.0)
+    cfg_rescale: float = 0.0
     seed: int | None = None
     batch_size: int = 1
     inpaint_audio: npt.NDArray[np.float32] | None = None

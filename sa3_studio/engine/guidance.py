@@ -173,6 +173,7 @@ def guided_velocity(
     negative_cross_attn_mask: torch.Tensor | None = None,
     cfg_interval: tuple[float, float] = (0.0, 1.0),
     cfg_norm_threshold: float = 0.0,
+    cfg_rescale: float = 0.0,
     attention_mode: AttentionMode = "exact",
 ) -> torch.Tensor:
     """The velocity the sampler uses: one model pass, or a guided [cond; uncond] pass.
@@ -223,4 +224,13 @@ def guided_velocity(
     denoised = guided_denoised(
         cond_denoised, uncond_denoised, cfg_scale, apg_scale, padding_mask, cfg_norm_threshold
     )
-    return velocity_from_denoised(x, denoised, t32)
+    v = velocity_from_denoised(x, denoised, t32)
+    return rescale_guided(v, v_cond, cfg_rescale) if cfg_rescale != 0.0 else v
+
+
+def rescale_guided(v: torch.Tensor, v_cond: torch.Tensor, phi: float) -> torch.Tensor:
+    """CFG rescale (official ``scale_phi``): blend ``v`` with itself scaled so that its
+    standard deviation over channels matches the conditional velocity's at every frame,
+    ``phi · v·(std(v_cond)/std(v)) + (1 − phi) · v`` (std over dim 1, unbiased)."""
+    ratio = v_cond.std(dim=1, keepdim=True) / v.std(dim=1, keepdim=True)
+    return phi * (v * ratio) + (1 - phi) * v

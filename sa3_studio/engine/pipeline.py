@@ -489,6 +489,14 @@ class Pipeline:
                     )
         if not 0.0 < request.init_noise_level <= 1.0:
             raise GenerationError("The init noise level must be greater than 0 and at most 1.")
+        lo, hi = (float(v) for v in request.cfg_interval)
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise GenerationError(
+                f"The guidance interval {request.cfg_interval} is not a span of flow times; "
+                "use (start, end) with 0 <= start <= end <= 1."
+            )
+        if not 0.0 <= request.cfg_rescale <= 1.0:
+            raise GenerationError("The CFG rescale must be between 0 (off) and 1.")
         seed = int(request.seed) if request.seed is not None else random.randrange(2**31)
         if seed < 0:
             seed = random.randrange(2**31)
@@ -578,6 +586,8 @@ class Pipeline:
                 apg_scale=request.apg_scale,
                 negative_cross_attn_cond=neg_cross,
                 negative_cross_attn_mask=neg_mask,
+                cfg_interval=(lo, hi),
+                cfg_rescale=request.cfg_rescale,
                 attention_mode=self.attention,
             )
 

@@ -21,6 +21,7 @@ from sa3_studio.engine.guidance import (
     guided_denoised,
     guided_velocity,
     limit_guidance_norm,
+    rescale_guided,
     uncond_cross_tokens,
     velocity_from_denoised,
 )
@@ -360,6 +361,19 @@ def test_apg_projection_splits_the_difference() -> None:
     assert (orth * ref).sum(dim=(1, 2)).abs().max().item() < 1e-4
     cos = torch.nn.functional.cosine_similarity(par.flatten(1), ref.flatten(1)).abs()
     assert torch.allclose(cos, torch.ones(3), atol=1e-5)
+
+
+def test_cfg_rescale_matches_the_conditional_spread() -> None:
+    gen = torch.Generator().manual_seed(2)
+    v = 3.0 * torch.randn(2, 8, 5, generator=gen)
+    v_cond = torch.randn(2, 8, 5, generator=gen)
+    assert torch.equal(rescale_guided(v, v_cond, 0.0), v)
+    full = rescale_guided(v, v_cond, 1.0)
+    torch.testing.assert_close(full.std(dim=1), v_cond.std(dim=1))
+    # Direction per frame is kept; phi blends linearly.
+    cos = torch.nn.functional.cosine_similarity(full, v, dim=1)
+    torch.testing.assert_close(cos, torch.ones(2, 5))
+    torch.testing.assert_close(rescale_guided(v, v_cond, 0.25), 0.25 * full + 0.75 * v)
 
 
 def test_apg_projection_uses_valid_frames_only() -> None:

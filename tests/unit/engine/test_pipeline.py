@@ -417,6 +417,25 @@ def test_base_models_take_every_official_sampler(base_pipe: Pipeline) -> None:
     assert np.abs(outs["rk4"] - outs["euler"]).max() > 1e-4
 
 
+def test_guidance_interval_and_rescale(base_pipe: Pipeline) -> None:
+    request = GenerationRequest(prompt="a", duration=1.0, steps=4, seed=6, cfg_scale=4.0)
+    guided = base_pipe.generate(request).audio
+    unguided = base_pipe.generate(dataclasses.replace(request, cfg_scale=1.0)).audio
+    # Guidance never runs when no step's time lies in the interval (the DiT never sees t = 0).
+    never = base_pipe.generate(dataclasses.replace(request, cfg_interval=(0.0, 0.0))).audio
+    np.testing.assert_array_equal(never, unguided)
+    early = base_pipe.generate(dataclasses.replace(request, cfg_interval=(0.95, 1.0))).audio
+    assert np.abs(early - guided).max() > 1e-4
+    assert np.abs(early - unguided).max() > 1e-4
+    rescaled = base_pipe.generate(dataclasses.replace(request, cfg_rescale=0.7)).audio
+    assert np.isfinite(rescaled).all()
+    assert np.abs(rescaled - guided).max() > 1e-4
+    with pytest.raises(GenerationError, match="guidance interval"):
+        base_pipe.generate(dataclasses.replace(request, cfg_interval=(0.8, 0.1)))
+    with pytest.raises(GenerationError, match="CFG rescale"):
+        base_pipe.generate(dataclasses.replace(request, cfg_rescale=1.5))
+
+
 def test_takes_of_a_variation_reuse_the_encoded_source(pipe: Pipeline) -> None:
     source = _source(3.0, seed=9)
     request = GenerationRequest(prompt="v", init_audio=source, init_noise_level=0.6, seed=2)
