@@ -16,7 +16,7 @@ velocity ``v = eps - x0``, so the denoised estimate is ``x0 = x_t - t v``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -36,6 +36,23 @@ def _times(sigmas: torch.Tensor, i: int, batch: int) -> torch.Tensor:
 
 def _bcast(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t.to(x.dtype)[:, None, None]  # (B, 1, 1)
+
+
+def _steps(
+    sigmas: torch.Tensor,
+    batch: int,
+    on_step: StepCallback | None,
+    cancel: CancelToken | None,
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """The sampler loop: ``(i, t, t_next)`` per step, cancel checked before and progress
+    reported after each one."""
+    steps = sigmas.shape[-1] - 1
+    for i in range(steps):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        yield i, _times(sigmas, i, batch), _times(sigmas, i + 1, batch)
+        if on_step is not None:
+            on_step(i + 1, steps)
 
 
 def sample_pingpong(
@@ -59,13 +76,7 @@ def sample_pingpong(
         cancel: checked before every step; raises Cancelled.
         on_denoised: test hook ``(step, denoised)``.
     """
-    steps = sigmas.shape[-1] - 1
-    batch = x.shape[0]
-    for i in range(steps):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        t = _times(sigmas, i, batch)
-        t_next = _times(sigmas, i + 1, batch)
+    for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
         v = velocity(x, t)
         denoised = x - _bcast(t, x) * v
         if on_denoised is not None:
@@ -73,8 +84,6 @@ def sample_pingpong(
         eps = noise.randn(x.shape, dtype=x.dtype, device=x.device)
         tn = _bcast(t_next, x)
         x = (1 - tn) * denoised + tn * eps
-        if on_step is not None:
-            on_step(i + 1, steps)
     return x
 
 
@@ -88,19 +97,11 @@ def sample_euler(
     on_denoised: Callable[[int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Deterministic Euler integration of ``dx/dt = v`` along ``sigmas``."""
-    steps = sigmas.shape[-1] - 1
-    batch = x.shape[0]
-    for i in range(steps):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        t = _times(sigmas, i, batch)
-        t_next = _times(sigmas, i + 1, batch)
+    for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
         v = velocity(x, t)
         if on_denoised is not None:
             on_denoised(i, x - _bcast(t, x) * v)
         x = x + _bcast(t_next - t, x) * v
-        if on_step is not None:
-            on_step(i + 1, steps)
     return x
 
 
@@ -127,15 +128,9 @@ def sample_dpmpp(
     ``D = (1 + 1/(2r)) x̂0 - (1/(2r)) x̂0_prev``. Starting at t = 1 makes the first ``h``
     infinite, so the second step is first order too, as in the official code.
     """
-    steps = sigmas.shape[-1] - 1
-    batch = x.shape[0]
     previous: torch.Tensor | None = None
     h_previous: torch.Tensor | None = None
-    for i in range(steps):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        t = _times(sigmas, i, batch)
-        t_next = _times(sigmas, i + 1, batch)
+    for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
         v = velocity(x, t)
         denoised = x - _bcast(t, x) * v
         if on_denoised is not None:
@@ -150,8 +145,6 @@ def sample_dpmpp(
             estimate = (1 + half_inv_r) * denoised - half_inv_r * previous
         x = _bcast(t_next / t, x) * x - _bcast((1 - t_next) * c, x) * estimate
         previous, h_previous = denoised, h
-        if on_step is not None:
-            on_step(i + 1, steps)
     return x
 
 
@@ -170,13 +163,7 @@ def sample_rk4(
 ) -> torch.Tensor:
     """Classic RK4 on ``dx/dt = v`` along ``sigmas``: four model evaluations per step, the last
     at ``max(t', 1e-5)`` (reference §5.4). Progress and cancel are per step."""
-    steps = sigmas.shape[-1] - 1
-    batch = x.shape[0]
-    for i in range(steps):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        t = _times(sigmas, i, batch)
-        t_next = _times(sigmas, i + 1, batch)
+    for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
         dt = t_next - t
         half = _bcast(dt / 2, x)
         k1 = velocity(x, t)
@@ -186,6 +173,4 @@ def sample_rk4(
         k3 = velocity(x + half * k2, t + dt / 2)
         k4 = velocity(x + _bcast(dt, x) * k3, t_next.clamp(min=RK4_MIN_TIME))
         x = x + _bcast(dt / 6, x) * (k1 + 2 * k2 + 2 * k3 + k4)
-        if on_step is not None:
-            on_step(i + 1, steps)
     return x

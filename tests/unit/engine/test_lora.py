@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from sa3_studio.engine.lora import LoraStack, apply_lora_file, read_lora, svd_bases
+from sa3_studio.engine.lora import (
+    LoraFile,
+    LoraLayer,
+    LoraStack,
+    apply_lora_file,
+    read_lora,
+    svd_bases,
+)
 from sa3_studio.errors import WeightsError
 
 QKV = "model.transformer.layers.0.self_attn.to_qkv"
@@ -163,6 +170,31 @@ def _lora_delta(path: Path, target: str, shape: torch.Size) -> torch.Tensor:
     return (lora.config.scale * (layer.lora_B @ layer.lora_A)).view(shape)
 
 
+def _expected(family: str, w: torch.Tensor, update: torch.Tensor, layer: LoraLayer) -> torch.Tensor:
+    """What reference §6.2 gives for base weight ``w`` and the 2-D ``update = W + s·k·delta``."""
+    if family == "lora":
+        out = update
+    elif family == "bora":
+        assert layer.magnitude_r is not None
+        assert layer.magnitude_c is not None
+        rows = update / update.norm(dim=1, keepdim=True) * layer.magnitude_r[:, None]
+        out = rows / rows.norm(dim=0, keepdim=True) * layer.magnitude_c[None, :]
+    else:
+        dim = 1 if family == "dora-rows" else 0
+        assert layer.magnitude is not None
+        out = update / update.norm(dim=dim, keepdim=True) * layer.magnitude.unsqueeze(dim)
+    return out.view(w.shape)
+
+
+def _ab_update(lora: LoraFile, target: str, w: torch.Tensor, strength: float) -> torch.Tensor:
+    """``W + s·k·(B @ A)`` as a 2-D matrix."""
+    layer = lora.layers[target]
+    assert layer.lora_A is not None
+    assert layer.lora_B is not None
+    delta = layer.lora_B @ layer.lora_A
+    return w.reshape(w.shape[0], -1) + lora.config.scale * strength * delta
+
+
 def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(5)
     return torch.randn(2, 6, 8, generator=gen), torch.randn(2, 9, 6, generator=gen)
@@ -263,12 +295,8 @@ def test_dora(tmp_path: Path, model: tuple[TinyDiT, Conditioner], adapter_type: 
         module = _module(model, target)
         w = module.weight.detach()
         layer = lora.layers[target]
-        assert layer.lora_A is not None
-        assert layer.lora_B is not None
-        v = w.reshape(w.shape[0], -1) + lora.config.scale * 0.7 * (layer.lora_B @ layer.lora_A)
-        assert layer.magnitude is not None
-        want = v / (v.norm(dim=dim, keepdim=True) + 1e-12) * layer.magnitude.unsqueeze(dim)
-        torch.testing.assert_close(stack.effective_weight(module), want.view(w.shape))
+        want = _expected(adapter_type, w, _ab_update(lora, target, w, 0.7), layer)
+        torch.testing.assert_close(stack.effective_weight(module), want)
         norms = stack.effective_weight(module).reshape(w.shape[0], -1).norm(dim=dim)
         torch.testing.assert_close(norms, layer.magnitude)
     stack.set_strength(handle, 0.0)
@@ -444,15 +472,10 @@ def test_bora_normalises_rows_then_columns(
         module = _module(model, target)
         w = module.weight.detach()
         layer = lora.layers[target]
-        assert layer.lora_A is not None
-        assert layer.lora_B is not None
-        assert layer.magnitude_r is not None
-        assert layer.magnitude_c is not None
-        v = w.reshape(w.shape[0], -1) + lora.config.scale * 0.6 * (layer.lora_B @ layer.lora_A)
-        rows = v / v.norm(dim=1, keepdim=True) * layer.magnitude_r[:, None]
-        want = rows / rows.norm(dim=0, keepdim=True) * layer.magnitude_c[None, :]
         got = stack.effective_weight(module)
-        torch.testing.assert_close(got, want.view(w.shape))
+        torch.testing.assert_close(
+            got, _expected("bora", w, _ab_update(lora, target, w, 0.6), layer)
+        )
         # The column step comes last, so the columns carry magnitude_c exactly.
         torch.testing.assert_close(got.reshape(w.shape[0], -1).norm(dim=0), layer.magnitude_c)
     stack.set_strength(handle, 0.0)
@@ -491,7 +514,6 @@ def test_xs_adapters_use_the_base_weights_svd(
     assert lora.config.is_xs
     stack = _stack(model)
     handle = stack.add(lora, strength=0.8)
-    family = lora.config.family
     for target in (QKV, FF, CONV, SECONDS):
         module = _module(model, target)
         w = module.weight.detach()
@@ -500,18 +522,8 @@ def test_xs_adapters_use_the_base_weights_svd(
         assert layer.lora_A is None
         u, v = svd_bases(w, lora.config.rank)
         update = w.reshape(w.shape[0], -1) + lora.config.scale * 0.8 * (u @ layer.M_xs @ v.T)
-        if family == "lora":
-            want = update
-        elif family == "bora":
-            assert layer.magnitude_r is not None
-            assert layer.magnitude_c is not None
-            rows = update / update.norm(dim=1, keepdim=True) * layer.magnitude_r[:, None]
-            want = rows / rows.norm(dim=0, keepdim=True) * layer.magnitude_c[None, :]
-        else:
-            dim = 1 if family == "dora-rows" else 0
-            assert layer.magnitude is not None
-            want = update / update.norm(dim=dim, keepdim=True) * layer.magnitude.unsqueeze(dim)
-        torch.testing.assert_close(stack.effective_weight(module), want.view(w.shape))
+        want = _expected(lora.config.family, w, update, layer)
+        torch.testing.assert_close(stack.effective_weight(module), want)
     x, local = _inputs()
     dit = model[0]
     with torch.no_grad():
