@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sa3_studio.engine.models.transformer import ExpoFourierFeatures
@@ -304,11 +305,34 @@ class T5GemmaConditioner(nn.Module):
         encoder = self.text_encoder
         out_device = torch.device(device) if device is not None else self._device()
         ids, mask = encoder.tokenize(prompts, self.max_length)
-        hidden = encoder.encode(ids, mask).to(out_device)  # (B, N, 768)
+        hidden = self._encode_real_tokens(ids, mask).to(out_device)  # (B, N, 768)
         mask = mask.to(out_device)
         if isinstance(self.proj_out, nn.Linear):
             hidden = self.proj_out(hidden.to(self.proj_out.weight.dtype))
         return self.apply_padding(hidden, mask), mask
+
+    def _encode_real_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The encoder's states (B, N, D), running it only over the longest prompt's tokens.
+
+        The encoder is given the attention mask, so a real token never attends to padding and
+        its state does not depend on how much padding follows; the padded positions' states
+        are replaced (learned padding) or zeroed afterwards. So with right padding the encoder
+        runs on the first ``max(lengths)`` columns and the rest come back as zeros: a short
+        prompt costs ~20 positions instead of 256. With ``padding_mode == "none"`` the padded
+        states are kept, so the whole sequence runs.
+        """
+        encoder = self.text_encoder
+        n = ids.shape[1]
+        valid = mask.to(torch.bool)
+        lengths = valid.sum(dim=1)
+        used = int(lengths.max()) if lengths.numel() else 0
+        right_padded = bool(
+            (valid == (torch.arange(n, device=valid.device)[None, :] < lengths[:, None])).all()
+        )
+        if self.padding_mode == "none" or not right_padded or not 0 < used < n:
+            return encoder.encode(ids, mask)
+        hidden = encoder.encode(ids[:, :used], mask[:, :used])
+        return F.pad(hidden, (0, 0, 0, n - used))
 
     def _device(self) -> torch.device:
         for p in self.parameters():

@@ -105,6 +105,33 @@ def test_learned_padding_replaces_padded_positions(vector: _Vector) -> None:
     assert not torch.equal(emb[mask][0], pad)
 
 
+def test_the_encoder_runs_only_over_the_longest_prompt(
+    vector: _Vector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real tokens never attend to padding, so the padding columns need not be computed."""
+    encoder = vector.prompt.text_encoder
+    full_encode = encoder.encode
+    widths: list[int] = []
+
+    def recording(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        widths.append(ids.shape[1])
+        return full_encode(ids, mask)
+
+    monkeypatch.setattr(encoder, "encode", recording)
+    prompts = ["dog", "a dog barking far away"]
+    with torch.no_grad():
+        emb, mask = vector.prompt(prompts, "cpu")
+    used = int(mask.sum(dim=1).max())
+    assert widths == [used]
+    assert used < mask.shape[1]
+    # The same as running every column (the official computation), to rounding.
+    monkeypatch.setattr(vector.prompt, "padding_mode", "none")  # "none" runs every column
+    with torch.no_grad():
+        full, _ = vector.prompt(prompts, "cpu")
+    assert widths == [used, mask.shape[1]]
+    assert _max_diff(emb[mask], full[mask]) <= vector.tol
+
+
 def test_seconds_are_clamped_to_the_range(vector: _Vector) -> None:
     seconds = vector.conditioner.conditioners["seconds_total"]
     assert isinstance(seconds, NumberConditioner)
