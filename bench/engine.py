@@ -12,6 +12,7 @@ The full run is slow on a small CPU; run it in parts::
     python bench/engine.py --only t2a --durations 10,30 --dtype bfloat16
     python bench/engine.py --only inpaint,codec --preset small --repeat 3
     python bench/engine.py --preset medium --only dit-step --dtype bfloat16
+    python bench/engine.py --preset medium --only long-decode --dtype bfloat16 --repeat 1
 
 Synthetic models are written once into ``--models`` (default ``~/.cache/sa3-studio/bench``):
 small needs 2.3 GB of disk, medium 9.2 GB. The text encoder is a random T5Gemma encoder with
@@ -33,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-PARTS = ("load", "dit-step", "t2a", "inpaint", "codec")
+PARTS = ("load", "dit-step", "t2a", "inpaint", "codec", "long-decode")
 DEFAULT_MODELS = Path("~/.cache/sa3-studio/bench").expanduser()
 
 
@@ -204,6 +205,23 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
                 lambda: pipe._decode(latents, GeneratorNoise(0, pipe.device), None, 30 * sr)
             )
             out["decode_30s_cpu_s"] = _best.cpu  # type: ignore[attr-defined]
+
+        if "long-decode" in parts:
+            # The longest decode the model allows (380 s for medium): time and memory, once.
+            seconds = min(opts.long_seconds, pipe.max_seconds)
+            plan = pipe.plan([seconds])
+            gen = torch.Generator().manual_seed(0)
+            latents = torch.randn(1, pipe.config.model.io_channels, plan.latent_len, generator=gen)
+            rss_before = _rss_now()
+            t0 = time.perf_counter()
+            pipe._decode(latents, GeneratorNoise(0, pipe.device), None, int(seconds * sr))
+            sync()
+            out["long_decode"] = {
+                "seconds": seconds,
+                "s": time.perf_counter() - t0,
+                "rss_before": rss_before,
+                "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            }
     out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
 
@@ -287,6 +305,12 @@ def _report(preset: str, device: str, dtype: str, r: dict[str, Any]) -> list[str
             f"  SAME encode 30 s: {r['encode_30s_s']:.2f} s [cpu {r['encode_30s_cpu_s']:.2f} s]; "
             f"decode 30 s: {r['decode_30s_s']:.2f} s [cpu {r['decode_30s_cpu_s']:.2f} s]"
         )
+    if "long_decode" in r:
+        v = r["long_decode"]
+        lines.append(
+            f"  SAME decode of {v['seconds']:g} s: {v['s']:.1f} s; RSS before it "
+            f"{v['rss_before'] / gb:.2f} GB, process peak {v['peak_rss'] / gb:.2f} GB"
+        )
     return lines
 
 
@@ -298,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(PARTS), help=f"parts: {', '.join(PARTS)}")
     p.add_argument("--durations", default="10,30,120", help="text-to-audio seconds")
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument(
+        "--long-seconds", type=float, default=380.0, help="long-decode length (capped at max)"
+    )
     p.add_argument("--repeat", type=int, default=2, help="runs per figure (the best is kept)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--models", default=str(DEFAULT_MODELS), help="where synthetic models live")
@@ -342,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ",".join(f"{d:g}" for d in opts.durations),
                     "--steps",
                     str(opts.steps),
+                    "--long-seconds",
+                    str(opts.long_seconds),
                     "--repeat",
                     str(opts.repeat),
                     "--threads",
