@@ -31,6 +31,8 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -186,6 +188,7 @@ class GenerateOptions:
         new_place: "track" (a new track) or "cursor" (inserted at the cursor) (New).
         new_s: seconds of new audio (New).
         crossfade_s: crossfade an accepted take will get (used to score the seams).
+        loras: ``(file, strength)`` of the LoRAs to apply, in order (0 = off, 1 = as trained).
     """
 
     mode: Mode = Mode.REGENERATE
@@ -206,6 +209,7 @@ class GenerateOptions:
     new_place: str = "track"
     new_s: float = 10.0
     crossfade_s: float = DEFAULT_CROSSFADE_S
+    loras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -333,6 +337,48 @@ def _check_options(options: GenerateOptions) -> None:
         raise GenerationError(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
     if options.mode is Mode.VARY and not 0.0 < options.vary_strength <= 1.0:
         raise GenerationError("The variation strength must be more than 0 and at most 1.")
+    for path, strength in options.loras:
+        if not math.isfinite(strength):
+            raise GenerationError(f"The strength of the LoRA {path} must be a number.")
+
+
+def apply_loras(pipeline: PipelineLike, wanted: Sequence[tuple[str, float]]) -> None:
+    """Make the model's LoRAs exactly ``wanted`` (file, strength), in that order.
+
+    Runs on the model thread before a generation. The same files in the same order only get
+    their strengths set; otherwise every LoRA is taken off and the wanted ones are applied
+    (order matters: LoRAs other than plain ones do not commute). If a file cannot be applied,
+    none is left applied and the engine's error explains why.
+
+    Raises:
+        GenerationError: LoRAs are wanted but the model cannot apply them.
+        WeightsError: a file is unusable or made for another model.
+    """
+    current = getattr(pipeline, "loras", None)
+    if current is None:
+        if wanted:
+            raise GenerationError("This model cannot apply LoRAs; remove them to generate.")
+        return
+    loras: Any = pipeline
+    have = [(str(entry.path), entry.handle) for entry in current]
+    if [path for path, _ in have] == [str(Path(path)) for path, _ in wanted]:
+        for (_, handle), (_, strength) in zip(have, wanted, strict=True):
+            loras.set_lora_strength(handle, strength)
+        return
+    for _, handle in have:
+        loras.remove_lora(handle)
+    try:
+        for path, strength in wanted:
+            loras.add_lora(path, strength)
+    except BaseException:
+        for entry in getattr(pipeline, "loras", ()):
+            loras.remove_lora(entry.handle)
+        raise
+
+
+def loras_text(loras: Sequence[tuple[str, float]]) -> str:
+    """How a take's LoRAs are shown: ``"drums 0.8, keys 0.5"`` (file names without suffix)."""
+    return ", ".join(f"{Path(path).stem} {strength:g}" for path, strength in loras)
 
 
 def _region_prompt(region: Region, options: GenerateOptions) -> tuple[str, str, str]:
@@ -662,6 +708,7 @@ class GenerationTask:
         made: list[GeneratedTake] = []
         model_name = plan.model.name
         weights_hash = str(getattr(pipeline, "weights_hash", ""))
+        apply_loras(pipeline, plan.options.loras)
         for pass_ in plan.passes:
             cancel.raise_if_cancelled()
             made.extend(
@@ -756,6 +803,8 @@ class GenerationTask:
                     extra["tempo_bpm"] = float(plan.options.tempo_bpm)
                 if plan.options.key:
                     extra["key"] = plan.options.key
+                if plan.options.loras:
+                    extra["loras"] = loras_text(plan.options.loras)
                 if pass_.text_only:
                     extra["text_only"] = True
                 else:

@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -189,6 +191,39 @@ class JobRow(QFrame):
         self.state.setText(f"step {done}/{total}{left}")
 
 
+class LoraRow(QWidget):
+    """One applied LoRA: its name (full path in the tooltip), strength and a remove button."""
+
+    removed = Signal(object)
+
+    def __init__(self, path: str, strength: float = 1.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("loraRow")
+        self.path = path
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        self.name = QLabel(Path(path).stem)
+        self.name.setObjectName("loraName")
+        self.name.setToolTip(path)
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.strength = QDoubleSpinBox()
+        self.strength.setObjectName("loraStrength")
+        self.strength.setRange(-2.0, 2.0)
+        self.strength.setSingleStep(0.05)
+        self.strength.setDecimals(2)
+        self.strength.setValue(strength)
+        self.strength.setToolTip("Strength: 0 = off, 1 = as trained")
+        self.remove = QToolButton()
+        self.remove.setObjectName("loraRemove")
+        self.remove.setText("✕")
+        self.remove.setToolTip("Remove this LoRA")
+        self.remove.clicked.connect(lambda: self.removed.emit(self))
+        lay.addWidget(self.name, 1)
+        lay.addWidget(self.strength)
+        lay.addWidget(self.remove)
+
+
 class GeneratePanel(QWidget):
     """Settings of the next generation, the model, and the job queue.
 
@@ -242,6 +277,7 @@ class GeneratePanel(QWidget):
         self._build_mode(lay)
         self._build_prompt(lay)
         self._build_sampling(lay)
+        self._build_loras(lay)
         self._build_context(lay)
         lay.addStretch(1)
 
@@ -510,6 +546,47 @@ class GeneratePanel(QWidget):
         grid.setColumnStretch(3, 1)
         lay.addLayout(grid)
 
+    def _build_loras(self, lay: QVBoxLayout) -> None:
+        head = QHBoxLayout()
+        head.addWidget(_section("LoRA"))
+        head.addStretch(1)
+        self.lora_add = QToolButton()
+        self.lora_add.setObjectName("loraAdd")
+        self.lora_add.setText("Add…")
+        self.lora_add.setToolTip(
+            "Apply a LoRA file (.safetensors or .ckpt, the official format) to the model; "
+            "several stack in the order shown"
+        )
+        head.addWidget(self.lora_add)
+        lay.addLayout(head)
+        self.lora_list = QVBoxLayout()
+        self.lora_list.setSpacing(2)
+        lay.addLayout(self.lora_list)
+        self.lora_rows: list[LoraRow] = []
+        self.lora_add.clicked.connect(self._choose_lora_files)
+
+    def _choose_lora_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Add LoRA", "", "LoRA files (*.safetensors *.ckpt);;All files (*)"
+        )
+        for path in paths:
+            self.add_lora(path)
+
+    def add_lora(self, path: str, strength: float = 1.0) -> LoraRow | None:
+        """Add a LoRA row (a file already in the list is not added twice)."""
+        if any(row.path == path for row in self.lora_rows):
+            return None
+        row = LoraRow(path, strength)
+        row.removed.connect(self._remove_lora_row)
+        self.lora_rows.append(row)
+        self.lora_list.addWidget(row)
+        return row
+
+    def _remove_lora_row(self, row: LoraRow) -> None:
+        self.lora_rows.remove(row)
+        self.lora_list.removeWidget(row)
+        row.deleteLater()
+
     def _build_context(self, lay: QVBoxLayout) -> None:
         lay.addWidget(_section("Context"))
         self.context_combo = QComboBox()
@@ -773,6 +850,7 @@ class GeneratePanel(QWidget):
             new_place=str(self.new_place.currentData()),
             new_s=self.new_length.value(),
             crossfade_s=self._controller.crossfade_s,
+            loras=tuple((row.path, row.strength.value()) for row in self.lora_rows),
         )
 
     def apply_options(self, options: GenerateOptions) -> None:

@@ -312,13 +312,17 @@ class TakesPanel(QWidget):
         gain = extra.get("loudness_gain_db")
         gain_text = f"{float(gain):+.1f} dB" if isinstance(gain, int | float) else "—"
         length_ok = take.frames == region.length
+        loras = extra.get("loras")
+        model_text = take.model_name or "—"
+        if isinstance(loras, str) and loras:
+            model_text += f" + {loras}"
         item = QTreeWidgetItem(
             [
                 f"Take {take.number}",
                 status if length_ok else "length changed",
                 str(take.seed),
                 prompt,
-                take.model_name or "—",
+                model_text,
                 f"{take.elapsed_s:.1f} s",
                 seam_text,
                 gain_text,
