@@ -53,6 +53,7 @@ from sa3_studio.document.region_edits import add_region, next_take_number
 from sa3_studio.document.take import GenerationSettings, SettingValue, Take
 from sa3_studio.document.timefmt import format_range, format_time_compact
 from sa3_studio.engine.api import (
+    SAMPLERS,
     CancelToken,
     GenerationRequest,
     GenerationResult,
@@ -189,6 +190,7 @@ class GenerateOptions:
         new_s: seconds of new audio (New).
         crossfade_s: crossfade an accepted take will get (used to score the seams).
         loras: ``(file, strength)`` of the LoRAs to apply, in order (0 = off, 1 = as trained).
+        sampler: "euler", "dpmpp" or "rk4" for -base models (``None`` = the model's default).
     """
 
     mode: Mode = Mode.REGENERATE
@@ -210,6 +212,7 @@ class GenerateOptions:
     new_s: float = 10.0
     crossfade_s: float = DEFAULT_CROSSFADE_S
     loras: tuple[tuple[str, float], ...] = ()
+    sampler: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -302,6 +305,11 @@ class GenerationPlan:
     label: str = ""
 
     @property
+    def sampler(self) -> str | None:
+        """The sampler asked for: -base models only (post-trained ones always use ping-pong)."""
+        return self.options.sampler if self.model.is_base else None
+
+    @property
     def region_ids(self) -> tuple[str, ...]:
         """Every region the plan makes takes for."""
         return tuple(rid for p in self.passes for rid in p.region_ids)
@@ -337,6 +345,10 @@ def _check_options(options: GenerateOptions) -> None:
         raise GenerationError(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
     if options.mode is Mode.VARY and not 0.0 < options.vary_strength <= 1.0:
         raise GenerationError("The variation strength must be more than 0 and at most 1.")
+    if options.sampler is not None and options.sampler not in SAMPLERS:
+        raise GenerationError(
+            f"{options.sampler!r} is not a sampler; use one of {', '.join(SAMPLERS)}."
+        )
     for path, strength in options.loras:
         if not math.isfinite(strength):
             raise GenerationError(f"The strength of the LoRA {path} must be a number.")
@@ -763,6 +775,7 @@ class GenerationTask:
                 duration=duration,
                 steps=steps,
                 cfg_scale=plan.cfg_scale,
+                sampler=plan.sampler,
                 seed=seed,
                 inpaint_regions=() if pass_.text_only else regions_s,
                 source_latents=latents,
@@ -820,6 +833,7 @@ class GenerationTask:
                 settings = GenerationSettings(
                     steps=steps,
                     cfg_scale=plan.cfg_scale,
+                    sampler=plan.sampler,
                     seed=seed,
                     init_noise_level=plan.init_strength if plan.init_strength else 1.0,
                     context_s=round(window.duration_s, 3),
@@ -916,6 +930,7 @@ def options_from_take(take: Take, base: GenerateOptions) -> GenerateOptions:
         negative_prompt=take.negative_prompt,
         steps=take.settings.steps,
         cfg_scale=take.settings.cfg_scale,
+        sampler=take.settings.sampler if take.settings.sampler in SAMPLERS else None,
         seed=int(take.seed) % SEED_LIMIT,
         context_s=take.settings.context_s,
         tempo_bpm=float(tempo) if tempo else None,

@@ -34,7 +34,7 @@ class GenerationSettings:
         steps: sampler steps.
         cfg_scale: classifier-free guidance scale.
         apg_scale: adaptive projected guidance blend (1 = pure APG, 0 = vanilla CFG).
-        sampler: "pingpong" or "euler".
+        sampler: "pingpong", "euler", "dpmpp" or "rk4".
         seed: the seed to use; ``None`` draws a new one for every take.
         init_noise_level: 1.0 = start from pure noise.
         context_s: seconds of audio the model sees around the region (the window length);

@@ -76,6 +76,9 @@ from sa3_studio.ui.timeline import TimelineWidget
 
 log = logging.getLogger(__name__)
 
+BASE_SAMPLERS = (("Euler", "euler"), ("DPM-Solver++", "dpmpp"), ("RK4", "rk4"))
+"""The samplers offered for -base models (post-trained models always use ping-pong)."""
+
 CONTEXT_CHOICES_S = (10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 380.0)
 """Context lengths offered besides "as long as the model allows"."""
 
@@ -511,6 +514,10 @@ class GeneratePanel(QWidget):
         self.cfg_spin.setSingleStep(0.5)
         self.cfg_spin.setDecimals(1)
         self.cfg_spin.setValue(BASE_DEFAULT_CFG)
+        self.sampler_combo = QComboBox()
+        self.sampler_combo.setObjectName("samplerCombo")
+        for label, name in BASE_SAMPLERS:
+            self.sampler_combo.addItem(label, name)
         self.takes_spin = QSpinBox()
         self.takes_spin.setObjectName("takesSpin")
         self.takes_spin.setRange(1, 8)
@@ -535,6 +542,8 @@ class GeneratePanel(QWidget):
         grid.addWidget(self.takes_spin, 0, 3)
         grid.addWidget(QLabel("CFG"), 1, 0)
         grid.addWidget(self.cfg_spin, 1, 1)
+        grid.addWidget(QLabel("Sampler"), 1, 2)
+        grid.addWidget(self.sampler_combo, 1, 3)
         seed_row = QHBoxLayout()
         seed_row.setSpacing(2)
         seed_row.addWidget(self.seed_spin, 1)
@@ -758,9 +767,19 @@ class GeneratePanel(QWidget):
         is_base = bool(model and model.is_base)
         self.negative_edit.setEnabled(is_base)
         self.cfg_spin.setEnabled(is_base)
-        why = "" if is_base else "Only -base models use a negative prompt and a CFG scale."
+        self.sampler_combo.setEnabled(is_base)
+        why = (
+            ""
+            if is_base
+            else "Only -base models use a negative prompt, a CFG scale and a choice of sampler."
+        )
         self.negative_edit.setToolTip(why)
         self.cfg_spin.setToolTip(why or "Classifier-free guidance scale")
+        self.sampler_combo.setToolTip(
+            why
+            or "Euler: the default. DPM-Solver++: second order, better with few steps. "
+            "RK4: four model passes per step, the most accurate per step."
+        )
         if model is not None:
             self._apply_model_defaults(is_base)
         self._fill_context(model)
@@ -839,6 +858,7 @@ class GeneratePanel(QWidget):
             use_region_prompts=self.region_prompts.isChecked(),
             steps=self.steps_spin.value(),
             cfg_scale=self.cfg_spin.value() if is_base else None,
+            sampler=str(self.sampler_combo.currentData()) if is_base else None,
             seed=self.seed_spin.value(),
             takes=self.takes_spin.value(),
             context_s=self.context_combo.currentData(),
@@ -865,6 +885,8 @@ class GeneratePanel(QWidget):
             self.steps_spin.setValue(options.steps)
         if options.cfg_scale is not None:
             self.cfg_spin.setValue(options.cfg_scale)
+        if options.sampler is not None:
+            self.sampler_combo.setCurrentIndex(max(self.sampler_combo.findData(options.sampler), 0))
         self.seed_spin.setValue(options.seed)
         self.seed_lock.setChecked(True)
         self.tempo_spin.setValue(options.tempo_bpm or 0.0)

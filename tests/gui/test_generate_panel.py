@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -131,7 +132,9 @@ def test_negative_prompt_and_cfg_only_for_base_models(qtbot, env):
     panel = make_panel(qtbot, env)
     assert not panel.negative_edit.isEnabled()
     assert not panel.cfg_spin.isEnabled()
+    assert not panel.sampler_combo.isEnabled()
     assert "-base" in panel.cfg_spin.toolTip()
+    assert panel.options().sampler is None
     assert panel.steps_spin.value() == 8
     panel.negative_edit.setText("vocals")
     assert panel.options().negative_prompt == ""
@@ -143,6 +146,12 @@ def test_negative_prompt_and_cfg_only_for_base_models(qtbot, env):
     assert panel.cfg_spin.value() == 7.0
     options = panel.options()
     assert (options.negative_prompt, options.cfg_scale, options.steps) == ("vocals", 7.0, 50)
+    assert panel.sampler_combo.isEnabled()
+    assert options.sampler == "euler"
+    panel.sampler_combo.setCurrentIndex(panel.sampler_combo.findData("rk4"))
+    assert panel.options().sampler == "rk4"
+    panel.apply_options(dataclasses.replace(options, sampler="dpmpp"))
+    assert panel.sampler_combo.currentData() == "dpmpp"
 
 
 def test_the_seed_is_always_a_number_random_per_run_unless_locked(qtbot, env):

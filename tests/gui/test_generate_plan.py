@@ -158,6 +158,21 @@ def test_cfg_and_negative_prompt_reach_only_base_models():
     assert plain_plan.cfg_scale is None
 
 
+def test_the_sampler_reaches_base_models_and_their_takes():
+    p, ids = with_regions(20.0, [(2, 4)])
+    options = GenerateOptions(prompt="x", sampler="dpmpp", takes=1)
+    out, pipe, _ = run(plan_generation(p, ids, options, BASE), p)
+    assert pipe.requests[0].sampler == "dpmpp"
+    (take,) = takes_from_outcome(p, out)
+    assert take.settings.sampler == "dpmpp"
+    assert options_from_take(take, GenerateOptions()).sampler == "dpmpp"
+    # Post-trained models always use ping-pong: the choice is not passed on.
+    _out, plain, _ = run(plan_generation(p, ids, options, MODEL), p)
+    assert plain.requests[0].sampler is None
+    with pytest.raises(GenerationError, match="'heun' is not a sampler"):
+        plan_generation(p, ids, GenerateOptions(sampler="heun"), BASE)
+
+
 # -- running -----------------------------------------------------------------------------------
 
 
