@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,16 @@ def import_project_from_audio(
         truncated_notice=(" ".join(info.notices) if info.truncated else None),
     )
     return Project.from_audio(data, meta, track_name=path.stem), tuple(info.notices)
+
+
+@contextmanager
+def _closed_on_failure(session: store.ProjectSession) -> Iterator[store.ProjectSession]:
+    """Close ``session`` if the block raises: a failed open leaves no file handle behind."""
+    try:
+        yield session
+    except BaseException:
+        session.close()
+        raise
 
 
 def build_pyramids(
@@ -215,7 +226,7 @@ class FileService(QObject):
             progress(0.0, "Opening")
             if is_project_file(p):
                 session = store.ProjectSession.open(p, recovery_dir=recovery_dir)
-                try:
+                with _closed_on_failure(session):
                     stored = session.load()
                     if stored is None:
                         raise ProjectFileError(
@@ -227,9 +238,6 @@ class FileService(QObject):
                     newer = session.recovered()
                     newer_history = newer.to_history() if newer is not None else None
                     pyramids, energies = build_pyramids(history.project, progress, 0.5)
-                except BaseException:
-                    session.close()
-                    raise
                 return OpenResult(
                     history,
                     session,
@@ -262,7 +270,7 @@ class FileService(QObject):
 
         def work(progress: ProgressFn, token: CancelToken) -> OpenResult:
             session = store.ProjectSession.resume(item, recovery_dir=recovery_dir)
-            try:
+            with _closed_on_failure(session):
                 state = session.recovered()
                 if state is None:
                     raise ProjectFileError(
@@ -271,9 +279,6 @@ class FileService(QObject):
                     )
                 history = state.to_history()
                 pyramids, energies = build_pyramids(history.project, progress, 0.5)
-            except BaseException:
-                session.close()
-                raise
             return OpenResult(
                 history,
                 session,

@@ -215,9 +215,9 @@ class DiffusionTransformer(nn.Module):
         t_cond = logsnr_time_features(t) if self.timestep_features_logsnr else t
         # The official code rounds t to the model dtype right before its Fourier features
         # (float16 on CUDA), and so do we in float16. bfloat16 would round t by up to 0.002,
-        # a visible change of every step's output, so there the features are computed from
-        # the float32 t (they lie in [-1, 1] and are rounded afterwards).
-        if dtype == torch.float16 or dtype == torch.float32:
+        # a visible change of every step's output, so there (as in float32) the features are
+        # computed from the float32 t (they lie in [-1, 1] and are rounded afterwards).
+        if dtype == torch.float16:
             t_cond = t_cond.to(dtype)
         features = self.timestep_features(t_cond[:, None]).to(dtype)  # (B, 256)
         global_embed = global_embed + self.to_timestep_embed(features)  # (B, E)
