@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
+from vector_cases import parity_tolerance
 
 from sa3_studio.engine.models.autoencoder import (
     AudioAutoencoder,
@@ -59,12 +60,8 @@ class Vector:
         return [self.inputs[k] for k in names]
 
     def tolerance(self, case: str, name: str) -> float:
-        """10 x the official float32-vs-float64 difference for this tensor (or the case)."""
-        checks = self.meta["cases"][case]["checks"]
-        per_tensor = checks.get("float32_vs_float64_replay_per_tensor", {})
-        if name in per_tensor:
-            return 10.0 * float(per_tensor[name]["max_abs"])
-        return 10.0 * float(checks["float32_vs_float64_replay_max_abs_diff"])
+        """The vectors' acceptance bound for this tensor of ``case``."""
+        return parity_tolerance(self.meta["cases"][case]["checks"], name)
 
 
 @pytest.fixture(scope="module")
