@@ -222,6 +222,8 @@ def _models_verify(args: argparse.Namespace, console: _Console) -> int:
                 console.line(f"  - {p}")
         else:
             console.line(f"{info.name}: OK ({_size(info.size_bytes)}, {info.path})")
+        for field in registry.ignored_config_fields(info):
+            console.line(f"  - note: model_config.json field `{field}` is not read (ignored)")
     return 1 if bad else 0
 
 

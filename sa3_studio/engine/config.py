@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import stat
 import types
 import typing
 from collections.abc import Mapping
@@ -72,6 +73,30 @@ CONFIG_FILE = "model_config.json"
 _DIT_FAMILY = {1024: "small", 1536: "medium"}
 _SAME_FAMILY = {768: "small", 1536: "medium"}
 
+# Upper bounds checked before anything is built. Each is far above every released model (DiT
+# depth 24, width 1536; SAME widths 1536, strides 16; 256 prompt tokens) and low enough that a
+# crafted file fails in milliseconds instead of allocating gigabytes or aborting the process.
+MAX_DEPTH = 512
+"""Layers of a DiT, or transformer blocks of one SAME stage."""
+MAX_WIDTH = 65536
+"""Any channel count or embedding width."""
+MAX_STAGES = 16
+"""SAME encoder/decoder stages."""
+MAX_STRIDE = 65536
+"""A SAME stride or the patch size."""
+MAX_PROMPT_TOKENS = 8192
+"""Prompt tokens (``max_length`` of the text conditioner; the released models use 256)."""
+MAX_LENGTH_TOKENS = 1 << 20
+"""Chunk sizes and memory tokens."""
+MAX_SAMPLE_RATE = 768000
+MAX_AUDIO_CHANNELS = 64
+MAX_SAMPLE_SIZE = (1 << 31) - 1
+"""``sample_size``: about 13.5 hours at 44.1 kHz."""
+MAX_NESTING = 64
+"""JSON nesting levels (the released configs use 8)."""
+MAX_CONFIG_BYTES = 16 << 20
+"""A model_config.json is a few kB; a larger file is not one."""
+
 
 class _Node:
     """Base of every config dataclass: conversion to constructor kwargs."""
@@ -83,6 +108,11 @@ class _Node:
     # Fields that are parsed and kept but not passed to model constructors because the official
     # code ignores them (known only from third-party reports of the real files).
     _not_kwargs: ClassVar[tuple[str, ...]] = ()
+    # Fields set after parsing, never read from the JSON.
+    _derived: ClassVar[tuple[str, ...]] = ()
+    # Non-empty: an unknown key in this section changes the computation (the text says how), so
+    # it is refused instead of ignored.
+    _strict_keys: ClassVar[str] = ""
 
     def to_kwargs(self) -> dict[str, Any]:
         """Plain ``dict`` of this section's fields, nested sections as plain dicts too."""
@@ -212,6 +242,16 @@ def _check_same_lists(
             raise where.error(name, "must be positive")
     if any(s <= 0 for s in cfg.strides):
         raise where.error("strides", "must all be positive")
+    _check_range(where, "c_mults", n, MAX_STAGES, "stages")
+    _check_range(where, "channels", cfg.channels, MAX_WIDTH)
+    _check_range(where, "latent_dim", cfg.latent_dim, MAX_WIDTH)
+    _check_range(where, "chunk_size", cfg.chunk_size, MAX_LENGTH_TOKENS)
+    for i, (mult, stride, depth) in enumerate(zip(cfg.c_mults, cfg.strides, depths)):
+        _check_range(where, f"c_mults[{i}]", cfg.channels * mult, MAX_WIDTH, "channels")
+        _check_range(where, f"strides[{i}]", stride, MAX_STRIDE)
+        _check_range(where, f"transformer_depths[{i}]", depth, MAX_DEPTH, "blocks")
+        if depth < 0:
+            raise where.error(f"transformer_depths[{i}]", "must not be negative")
     if cfg.sliding_window is None and cfg.chunk_size % cfg.strides[0] != 0:
         raise where.error(
             "chunk_size",
@@ -266,6 +306,8 @@ class PatchedConfig(_Node):
     def _check(self, where: _Where) -> None:
         if self.patch_size <= 0 or self.channels <= 0:
             raise where.error("patch_size", "patch_size and channels must be positive")
+        _check_range(where, "patch_size", self.patch_size, MAX_STRIDE)
+        _check_range(where, "channels", self.channels, MAX_AUDIO_CHANNELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +452,7 @@ class T5GemmaConditionerConfig(_Node):
     def _check(self, where: _Where) -> None:
         if self.max_length <= 0:
             raise where.error("max_length", "must be positive")
+        _check_range(where, "max_length", self.max_length, MAX_PROMPT_TOKENS, "tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +513,7 @@ class ConditioningConfig(_Node):
             raise where.error("configs", "has more than one t5gemma conditioner")
         if self.cond_dim <= 0:
             raise where.error("cond_dim", "must be positive")
+        _check_range(where, "cond_dim", self.cond_dim, MAX_WIDTH)
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,6 +531,8 @@ class NormKwargs(_Node):
 @dataclass(frozen=True, slots=True)
 class AttnKwargs(_Node):
     """``attn_kwargs`` of the DiT."""
+
+    _strict_keys: ClassVar[str] = "it is an attention option"
 
     qk_norm: Literal["rms"] | None = None
     differential: bool = False
@@ -518,6 +564,11 @@ class DitConfig(_Node):
         for name in ("io_channels", "embed_dim", "depth", "num_heads"):
             if getattr(self, name) <= 0:
                 raise where.error(name, "must be positive")
+        _check_range(where, "depth", self.depth, MAX_DEPTH, "layers")
+        for name in ("io_channels", "embed_dim", "cond_token_dim", "global_cond_dim"):
+            _check_range(where, name, getattr(self, name), MAX_WIDTH)
+        _check_range(where, "local_add_cond_dim", self.local_add_cond_dim, MAX_WIDTH + 1)
+        _check_range(where, "num_memory_tokens", self.num_memory_tokens, MAX_LENGTH_TOKENS)
         if self.embed_dim % self.num_heads != 0:
             raise where.error(
                 "num_heads",
@@ -652,12 +703,16 @@ class ModelConfig(_Node):
     """
 
     _ignored_keys: ClassVar[tuple[str, ...]] = ("training",)
+    _derived: ClassVar[tuple[str, ...]] = ("ignored_fields",)
+    _not_kwargs: ClassVar[tuple[str, ...]] = ("ignored_fields",)
 
     model_type: Literal["diffusion_cond_inpaint"]
     sample_rate: int
     model: ModelSection
     sample_size: int = 5292032
     audio_channels: int = 2
+    ignored_fields: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    """Dotted paths of fields in the file that this version does not read (and ignores)."""
 
     @property
     def autoencoder(self) -> AutoencoderConfig:
@@ -731,6 +786,7 @@ class ModelConfig(_Node):
         _check_rate(self.sample_rate, self.audio_channels, where)
         if self.sample_size <= 0:
             raise where.error("sample_size", "must be positive")
+        _check_range(where, "sample_size", self.sample_size, MAX_SAMPLE_SIZE, "samples")
         if self.audio_channels != self.autoencoder.io_channels:
             raise where.error(
                 "audio_channels",
@@ -744,12 +800,16 @@ class AutoencoderModelConfig(_Node):
     """A standalone SAME autoencoder (``model_type: "autoencoder"``; SAME-S, SAME-L repos)."""
 
     _ignored_keys: ClassVar[tuple[str, ...]] = ("training",)
+    _derived: ClassVar[tuple[str, ...]] = ("ignored_fields",)
+    _not_kwargs: ClassVar[tuple[str, ...]] = ("ignored_fields",)
 
     model_type: Literal["autoencoder"]
     sample_rate: int
     model: AutoencoderConfig
     audio_channels: int = 2
     sample_size: int | None = None
+    ignored_fields: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    """Dotted paths of fields in the file that this version does not read (and ignores)."""
 
     @property
     def autoencoder(self) -> AutoencoderConfig:
@@ -808,6 +868,19 @@ def _check_rate(sample_rate: int, audio_channels: int, where: _Where) -> None:
         raise where.error("sample_rate", "must be positive")
     if audio_channels <= 0:
         raise where.error("audio_channels", "must be positive")
+    _check_range(where, "sample_rate", sample_rate, MAX_SAMPLE_RATE, "Hz")
+    _check_range(where, "audio_channels", audio_channels, MAX_AUDIO_CHANNELS, "channels")
+
+
+def _check_range(where: _Where, name: str, value: int, limit: int, unit: str = "") -> None:
+    """Refuse a size above ``limit`` before anything is built from it."""
+    if value > limit:
+        what = f"{limit} {unit}".rstrip()
+        raise where.error(
+            name,
+            f"is {value}, more than SA3 Studio allows ({what}); the file is damaged or not a "
+            "Stable Audio 3 config",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -816,19 +889,25 @@ def _check_rate(sample_rate: int, audio_channels: int, where: _Where) -> None:
 
 
 class _Where:
-    """Where a value sits: the file and the dotted path, for error messages."""
+    """Where a value sits: the file and the dotted path, for error messages. ``unknown`` is
+    shared by the whole parse and collects the dotted paths of ignored unknown fields."""
 
-    __slots__ = ("path", "source")
+    __slots__ = ("depth", "path", "source", "unknown")
 
-    def __init__(self, source: str, path: str) -> None:
+    def __init__(
+        self, source: str, path: str, unknown: list[str] | None = None, depth: int = 0
+    ) -> None:
         self.source = source
         self.path = path
+        self.unknown: list[str] = [] if unknown is None else unknown
+        self.depth = depth
 
     def child(self, name: str) -> _Where:
-        return _Where(self.source, f"{self.path}.{name}" if self.path else name)
+        path = f"{self.path}.{name}" if self.path else name
+        return _Where(self.source, path, self.unknown, self.depth + 1)
 
     def item(self, index: int) -> _Where:
-        return _Where(self.source, f"{self.path}[{index}]")
+        return _Where(self.source, f"{self.path}[{index}]", self.unknown, self.depth + 1)
 
     def error(self, field: str | None, problem: str) -> ConfigError:
         path = self.child(field).path if field else self.path
@@ -865,17 +944,16 @@ def _parse_node(cls: type[_Node], value: Any, where: _Where) -> Any:
         raise where.error(None, f"must be an object, not {_type_name(value)}")
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = [k for k in value if k not in fields and k not in cls._ignored_keys]
-    if unknown:
-        paths = ", ".join(f"`{where.child(k).path}`" for k in unknown)
-        noun = "field" if len(unknown) == 1 else "fields"
-        raise ConfigError(
-            f"Model config {where.source} has unknown {noun} {paths}; this version of SA3 Studio "
-            "does not know what to do with it. Use the model_config.json that came with the "
-            "model, or update SA3 Studio."
-        )
+    for key in value:
+        if key in fields and key not in cls._derived:
+            continue
+        if key in cls._ignored_keys:
+            continue
+        _unknown_key(cls, key, value[key], where)
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
+        if name in cls._derived:
+            continue
         if name in value:
             if name == "config" and cls is ConditionerSpec:
                 continue  # parsed below, once its "type" is known
@@ -889,6 +967,51 @@ def _parse_node(cls: type[_Node], value: Any, where: _Where) -> Any:
     node = cls(**kwargs)
     node._check(where)
     return node
+
+
+# Keys the official code reads that this engine implements at one value only: accepted at that
+# value (their official default), refused at any other because they change the computation.
+_FIXED_KEYS: Mapping[type[_Node], Mapping[str, Any]] = types.MappingProxyType(
+    {
+        DitConfig: {
+            "patch_size": 1,
+            "project_global_cond": True,
+            "input_concat_dim": 0,
+            "prepend_cond_dim": 0,
+            "timestep_cond_type": "global",
+            "timestep_features_dim": 256,
+        },
+        DiffusionConfig: {
+            "input_concat_ids": [],
+            "prepend_cond_ids": [],
+            "modular_local_cond_configs": [],
+        },
+    }
+)
+
+
+def _unknown_key(cls: type[_Node], key: str, value: Any, where: _Where) -> None:
+    """A key this parser has no field for: refused when it changes the computation in a way
+    this engine cannot honour, else recorded in ``where.unknown`` and ignored (as the official
+    loader ignores what it does not read)."""
+    fixed = _FIXED_KEYS.get(cls, {})
+    if key in fixed:
+        if value != fixed[key] or type(value) is not type(fixed[key]):
+            raise where.error(
+                key,
+                f"is {value!r}; SA3 Studio implements only {fixed[key]!r} (another value "
+                "changes the model's computation). Use an official Stable Audio 3 config, or "
+                "update SA3 Studio",
+            )
+        return  # an official key at the one value this engine implements
+    if cls._strict_keys:
+        raise ConfigError(
+            f"Model config {where.source} has the unknown field `{where.child(key).path}`, "
+            f"which would change how the model computes ({cls._strict_keys}); this version of "
+            "SA3 Studio cannot honour it. Use the model_config.json that came with the model, "
+            "or update SA3 Studio."
+        )
+    where.unknown.append(where.child(key).path)
 
 
 def _parse_value(tp: Any, value: Any, where: _Where) -> Any:
@@ -962,8 +1085,42 @@ class _DuplicateKeyError(ValueError):
         self.key = key
 
 
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting of a JSON text (brackets inside strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _read_json(path: Path) -> Any:
     try:
+        # Regular files only: reading a named pipe or a device would wait forever.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"Model config {path} is not a regular file; a model folder needs a "
+                f"{path.name} file (download the model again)."
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"Model config {path} is {info.st_size} bytes, far more than a model config "
+                "(a few kB); it is not a model_config.json (download the model again)."
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
@@ -976,6 +1133,12 @@ def _read_json(path: Path) -> Any:
         ) from None
     except OSError as exc:
         raise ConfigError(f"Model config {path} cannot be read ({exc.strerror}).") from None
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        raise ConfigError(
+            f"Model config {path} nests {depth} levels deep (a model config has fewer than "
+            f"{MAX_NESTING}); it is not a model_config.json (download the model again)."
+        )
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except _DuplicateKeyError as exc:
@@ -1003,18 +1166,31 @@ def parse_model_config(
         :class:`ModelConfig` for ``model_type`` "diffusion_cond_inpaint",
         :class:`AutoencoderModelConfig` for "autoencoder".
 
+    Fields this version does not know are ignored, as the official loader ignores what it
+    does not read, and listed in the result's ``ignored_fields``; a field that would change
+    the computation in a way this engine cannot honour (an unknown block, attention option or
+    objective, or an official option at a value not implemented here) is refused.
+
     Raises:
-        ConfigError: unknown or missing field, wrong type, unsupported value or inconsistent
-            sizes; the message names the file and the field path.
+        ConfigError: refused or missing field, wrong type, unsupported value, a size out of
+            range or inconsistent sizes; the message names the file and the field path.
     """
     where = _Where(source, "")
     if not isinstance(data, dict):
         raise where.error(None, f"must be a JSON object, not {_type_name(data)}")
     model_type = data.get("model_type")
-    if model_type == "diffusion_cond_inpaint":
-        return typing.cast(ModelConfig, _parse_node(ModelConfig, data, where))
-    if model_type == "autoencoder":
-        return typing.cast(AutoencoderModelConfig, _parse_node(AutoencoderModelConfig, data, where))
+    root: type[ModelConfig | AutoencoderModelConfig] | None = (
+        {
+            "diffusion_cond_inpaint": ModelConfig,
+            "autoencoder": AutoencoderModelConfig,
+        }.get(model_type)
+        if isinstance(model_type, str)
+        else None
+    )
+    if root is not None:
+        config = typing.cast(ModelConfig | AutoencoderModelConfig, _parse_node(root, data, where))
+        object.__setattr__(config, "ignored_fields", tuple(sorted(where.unknown)))
+        return config
     if model_type is None:
         raise where.error("model_type", "is missing")
     raise where.error(

@@ -921,6 +921,22 @@ def _check_no_stray_tensors(checkpoint: Checkpoint) -> None:
         )
 
 
+def _check_depth(config: ModelConfig, checkpoint: Checkpoint) -> None:
+    """The config's DiT depth against the layers the file holds, from the header alone, so a
+    config that asks for more layers fails at once instead of building them first."""
+    head = DIT_PREFIX + "transformer.layers."
+    layers = {
+        k[len(head) :].split(".", 1)[0] for k in checkpoint.header.tensors if k.startswith(head)
+    }
+    depth = config.dit.depth
+    if layers and len(layers) != depth:
+        raise WeightsError(
+            f"model_config.json asks for a diffusion transformer of {depth} layers but "
+            f"{checkpoint.path} holds {len(layers)}; the config does not belong to these "
+            "weights. Download the model again."
+        )
+
+
 def build_autoencoder(config: ModelConfig) -> AudioAutoencoder:
     """The SAME autoencoder of a parsed SA3 config (parameters uninitialised on meta)."""
     ae = config.autoencoder
@@ -971,10 +987,17 @@ def load_pipeline(
             f"{folder} holds an autoencoder only (SAME), not a Stable Audio 3 model; choose a "
             "model folder such as stable-audio-3-small-music."
         )
+    if config.ignored_fields:
+        log.warning(
+            "%s: ignoring field(s) this version does not read: %s",
+            folder / "model_config.json",
+            ", ".join(config.ignored_fields),
+        )
     choice = devices.choose(device, dtype)
     devices.configure_numerics()
     checkpoint = Checkpoint(folder / WEIGHTS_FILE, model_name=guess_model_name(folder))
     _check_no_stray_tensors(checkpoint)  # before reading gigabytes
+    _check_depth(config, checkpoint)  # before building anything
     # RoPE frequencies stay float32 whatever the dtype: rounding them costs whole radians of
     # phase at long positions, and they are only 16 numbers.
     # The autoencoder stays float32 off CUDA: its differential attention subtracts two softmax

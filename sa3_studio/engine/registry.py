@@ -789,6 +789,17 @@ def verify(model: ModelInfo | str | Path) -> tuple[str, ...]:
     return tuple(problems)
 
 
+def ignored_config_fields(model: ModelInfo | str | Path) -> tuple[str, ...]:
+    """Fields of a model's ``model_config.json`` that this version does not read and ignores
+    (dotted paths); empty when there are none or the config is unusable (``verify`` says why).
+    """
+    folder = Path(model.path if isinstance(model, ModelInfo) else model)
+    try:
+        return load_model_config(folder).ignored_fields
+    except ConfigError:
+        return ()
+
+
 def _check_groups(
     header: SafetensorsHeader, config: ModelConfig | AutoencoderModelConfig
 ) -> list[str]:

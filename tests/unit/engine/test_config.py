@@ -207,17 +207,22 @@ def test_training_section_is_accepted_and_ignored(medium_json: dict[str, Any]) -
     assert cfg == parse_model_config(medium_json)
 
 
-def test_unknown_nested_field_names_path_and_file(
+def test_unknown_nested_field_is_ignored_and_listed(
     tmp_path: Path, medium_json: dict[str, Any]
 ) -> None:
     data = copy.deepcopy(medium_json)
     data["model"]["pretransform"]["config"]["encoder"]["config"]["warp_factor"] = 9
-    path = _write(tmp_path, data)
-    with pytest.raises(ConfigError) as info:
-        load_model_config(path)
-    msg = str(info.value)
-    assert "model.pretransform.config.encoder.config.warp_factor" in msg
-    assert str(path) in msg
+    data["model"]["diffusion"]["config"]["ff_mult"] = 4
+    data["svd_bases_path"] = "bases.safetensors"
+    cfg = load_model_config(_write(tmp_path, data))
+    assert cfg == parse_model_config(medium_json)
+    assert cfg.ignored_fields == (
+        "model.diffusion.config.ff_mult",
+        "model.pretransform.config.encoder.config.warp_factor",
+        "svd_bases_path",
+    )
+    assert parse_model_config(medium_json).ignored_fields == ()
+    assert "ignored_fields" not in cfg.to_kwargs()
 
 
 @pytest.mark.parametrize(
@@ -226,29 +231,81 @@ def test_unknown_nested_field_names_path_and_file(
         ((), "extra"),
         (("model",), "extra"),
         (("model", "diffusion"), "extra"),
-        (("model", "diffusion", "config"), "patch_size"),
-        (("model", "diffusion", "config", "attn_kwargs"), "feat_scale"),
+        (("model", "diffusion", "config"), "timestep_embed_dim"),
         (("model", "conditioning"), "default_keys"),
         (("model", "pretransform"), "scale"),
         (("model", "pretransform", "config", "bottleneck", "config"), "tau"),
+        (("model", "conditioning", "configs", 1, "config"), "step"),
     ],
 )
-def test_unknown_fields_everywhere(
+def test_unknown_fields_everywhere_are_ignored(
     medium_json: dict[str, Any], where: tuple[str, ...], key: str
 ) -> None:
     data = copy.deepcopy(medium_json)
-    node = data
+    node: Any = data
     for part in where:
         node = node[part]
     node[key] = 1
-    with pytest.raises(ConfigError, match=r"unknown field `" + ".".join((*where, key))):
+    cfg = parse_model_config(data, "m.json")
+    path = ".".join(str(p) for p in (*where, key)).replace(".1.", "[1].")
+    assert cfg.ignored_fields == (path,)
+    assert cfg == parse_model_config(medium_json)
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value"),
+    [
+        (("model", "diffusion", "config", "attn_kwargs"), "feat_scale", True),
+        (("model", "diffusion", "config"), "patch_size", 2),
+        (("model", "diffusion", "config"), "timestep_cond_type", "input_concat"),
+        (("model", "diffusion", "config"), "prepend_cond_dim", 768),
+        (("model", "diffusion"), "prepend_cond_ids", ["prompt"]),
+        (("model", "diffusion"), "modular_local_cond_configs", [{"id": "x"}]),
+    ],
+)
+def test_unknown_fields_that_change_the_computation_are_refused(
+    medium_json: dict[str, Any], where: tuple[str, ...], key: str, value: Any
+) -> None:
+    data = copy.deepcopy(medium_json)
+    node: Any = data
+    for part in where:
+        node = node[part]
+    node[key] = value
+    with pytest.raises(ConfigError, match=re.escape(".".join((*where, key)))):
         parse_model_config(data, "m.json")
 
 
-def test_unknown_field_in_conditioner_list(medium_json: dict[str, Any]) -> None:
+def test_official_keys_at_their_implemented_value_are_accepted(
+    medium_json: dict[str, Any],
+) -> None:
     data = copy.deepcopy(medium_json)
-    data["model"]["conditioning"]["configs"][1]["config"]["step"] = 2
-    with pytest.raises(ConfigError, match=r"model\.conditioning\.configs\[1\]\.config\.step"):
+    data["model"]["diffusion"]["config"].update(
+        patch_size=1, timestep_cond_type="global", timestep_features_dim=256
+    )
+    data["model"]["diffusion"]["prepend_cond_ids"] = []
+    cfg = parse_model_config(data)
+    assert cfg.ignored_fields == ()
+    assert cfg == parse_model_config(medium_json)
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value", "field"),
+    [
+        (("model", "diffusion"), "type", "unet", "model.diffusion.type"),
+        (("model", "diffusion"), "diffusion_objective", "v", "diffusion_objective"),
+        (("model", "conditioning", "configs", 0), "type", "clap", "configs[0].type"),
+        (("model", "pretransform", "config", "bottleneck"), "type", "vq", "bottleneck.type"),
+    ],
+)
+def test_unknown_block_or_objective_is_refused_by_name(
+    medium_json: dict[str, Any], where: tuple[str, ...], key: str, value: Any, field: str
+) -> None:
+    data = copy.deepcopy(medium_json)
+    node: Any = data
+    for part in where:
+        node = node[part]
+    node[key] = value
+    with pytest.raises(ConfigError, match=re.escape(field)):
         parse_model_config(data, "m.json")
 
 

@@ -365,11 +365,11 @@ def test_partial_official_download_without_config(tmp_path: Path) -> None:
 def test_unusable_config_is_reported(tmp_path: Path, vectors_dir: Path) -> None:
     folder = make_same_folder(tmp_path / "models" / "odd", vectors_dir)
     data = json.loads((folder / "model_config.json").read_text())
-    data["model"]["warp"] = 1
+    data["model"]["latent_dim"] = 7  # disagrees with the encoder's
     (folder / "model_config.json").write_text(json.dumps(data))
     (info,) = discover(env=env_for(tmp_path / "hub"), cwd=tmp_path)
     assert not info.complete
-    assert "model.warp" in info.missing[0]
+    assert "model.latent_dim" in info.missing[0]
 
 
 def test_guess_model_name() -> None:
