@@ -21,14 +21,8 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from sa3_studio.app.engine_worker import (
-    EngineTask,
-    EngineWorker,
-    LoadedModel,
-    LoadModelTask,
-    PipelineFactory,
-)
-from sa3_studio.engine.api import CancelToken, ModelInfo
+from sa3_studio.app.engine_worker import EngineWorker, LoadedModel, LoadModelTask
+from sa3_studio.engine.api import CancelToken, EngineTask, ModelInfo, PipelineFactory
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,11 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from sa3_studio.engine.api import CancelToken, GenerationRequest, GenerationResult, StepCallback
+from sa3_studio.engine.api import CancelToken, PipelineFactory, PipelineLike
 from sa3_studio.errors import (
     AudioFileError,
     Cancelled,
@@ -36,44 +34,6 @@ from sa3_studio.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class PipelineLike(Protocol):
-    """What the worker and the generation jobs need from a loaded pipeline."""
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    @property
-    def max_seconds(self) -> float: ...
-
-    @property
-    def is_base(self) -> bool: ...
-
-    @property
-    def default_steps(self) -> int: ...
-
-    def generate(
-        self,
-        request: GenerationRequest,
-        *,
-        on_step: StepCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> GenerationResult: ...
-
-    def encode(self, audio: Any, *, duration: float | None = None) -> Any: ...
-
-
-PipelineFactory = Callable[..., PipelineLike]
-"""``factory(path, device=..., dtype=...) -> pipeline`` (``load_pipeline`` has this shape)."""
-
-
-class EngineTask(Protocol):
-    """A unit of work for the model thread."""
-
-    def run(self, pipeline: PipelineLike, on_step: StepCallback, cancel: CancelToken) -> object:
-        """Do the work on the model thread; report steps; raise Cancelled when cancelled."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,17 +27,13 @@ import dataclasses
 import enum
 import logging
 import math
-import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sa3_studio.app.engine_worker import PipelineLike
 from sa3_studio.audio.resample import resample
 from sa3_studio.audio.seam import seam_scores
 from sa3_studio.document.arrange import add_track
@@ -58,22 +54,30 @@ from sa3_studio.engine.api import (
     GenerationRequest,
     GenerationResult,
     ModelInfo,
+    PipelineLike,
     StepCallback,
 )
 from sa3_studio.errors import EditError, GenerationError
+from sa3_studio.workflow.loras import apply_loras, loras_text
+from sa3_studio.workflow.request import (
+    PROMPT_PREFIXES,
+    SEED_LIMIT,
+    compose_prompt,
+    default_prefix,
+    random_seed,
+)
+
+__all__ = [
+    "PROMPT_PREFIXES",
+    "SEED_LIMIT",
+    "apply_loras",
+    "compose_prompt",
+    "default_prefix",
+    "loras_text",
+    "random_seed",
+]
 
 log = logging.getLogger(__name__)
-
-SEED_LIMIT = 2**31
-"""Seeds are drawn from ``[0, SEED_LIMIT)`` and shown as plain numbers."""
-
-PROMPT_PREFIXES: Mapping[str, str] = {
-    "Music": "TrackType: Music, VocalType: Instrumental, ",
-    "Instrument": "TrackType: Instrument, ",
-    "SFX": "TrackType: SFX, ",
-    "None": "",
-}
-"""The tag prefixes of the official prompting guide, by the name the panel shows."""
 
 KEYS: tuple[str, ...] = tuple(
     f"{note} {quality}"
@@ -98,40 +102,6 @@ class Mode(enum.StrEnum):
     EXTEND = "extend"
     VARY = "vary"
     NEW = "new"
-
-
-def random_seed(rng: random.Random | None = None) -> int:
-    """A fresh seed in ``[0, 2**31)`` (never -1: seeds are always shown as numbers)."""
-    return (rng or random.SystemRandom()).randrange(SEED_LIMIT)
-
-
-def default_prefix(model_name: str) -> str:
-    """The prefix name the official guide recommends for a model ("SFX" or "Music")."""
-    return "SFX" if "sfx" in model_name.lower() else "Music"
-
-
-def compose_prompt(prefix: str, text: str, *, tempo_bpm: float | None = None, key: str = "") -> str:
-    """The prompt sent to the model: prefix, the user's text, then tempo and key.
-
-    Args:
-        prefix: the tag prefix itself (e.g. ``"TrackType: SFX, "``) or "" for none.
-        text: what the user typed.
-        tempo_bpm: appended as ``"120 BPM"`` when set.
-        key: appended as ``"A minor"`` when set.
-
-    Returns:
-        e.g. ``"TrackType: Music, VocalType: Instrumental, warm pads, 120 BPM, A minor"``.
-    """
-    body = " ".join(text.split())
-    if prefix and body.lower().startswith(prefix.strip().rstrip(",").lower()):
-        prefix = ""  # the user typed the prefix already
-    extras: list[str] = []
-    if tempo_bpm is not None and tempo_bpm > 0:
-        extras.append(f"{tempo_bpm:g} BPM")
-    if key:
-        extras.append(key)
-    tail = ", ".join(p for p in (body.rstrip(", "), *extras) if p)
-    return f"{prefix}{tail}".strip()
 
 
 def strip_prefix(prompt: str) -> tuple[str, str]:
@@ -352,45 +322,6 @@ def _check_options(options: GenerateOptions) -> None:
     for path, strength in options.loras:
         if not math.isfinite(strength):
             raise GenerationError(f"The strength of the LoRA {path} must be a number.")
-
-
-def apply_loras(pipeline: PipelineLike, wanted: Sequence[tuple[str, float]]) -> None:
-    """Make the model's LoRAs exactly ``wanted`` (file, strength), in that order.
-
-    Runs on the model thread before a generation. The same files in the same order only get
-    their strengths set; otherwise every LoRA is taken off and the wanted ones are applied
-    (order matters: LoRAs other than plain ones do not commute). If a file cannot be applied,
-    none is left applied and the engine's error explains why.
-
-    Raises:
-        GenerationError: LoRAs are wanted but the model cannot apply them.
-        WeightsError: a file is unusable or made for another model.
-    """
-    current = getattr(pipeline, "loras", None)
-    if current is None:
-        if wanted:
-            raise GenerationError("This model cannot apply LoRAs; remove them to generate.")
-        return
-    loras: Any = pipeline
-    have = [(str(entry.path), entry.handle) for entry in current]
-    if [path for path, _ in have] == [str(Path(path)) for path, _ in wanted]:
-        for (_, handle), (_, strength) in zip(have, wanted, strict=True):
-            loras.set_lora_strength(handle, strength)
-        return
-    for _, handle in have:
-        loras.remove_lora(handle)
-    try:
-        for path, strength in wanted:
-            loras.add_lora(path, strength)
-    except BaseException:
-        for entry in getattr(pipeline, "loras", ()):
-            loras.remove_lora(entry.handle)
-        raise
-
-
-def loras_text(loras: Sequence[tuple[str, float]]) -> str:
-    """How a take's LoRAs are shown: ``"drums 0.8, keys 0.5"`` (file names without suffix)."""
-    return ", ".join(f"{Path(path).stem} {strength:g}" for path, strength in loras)
 
 
 def _region_prompt(region: Region, options: GenerateOptions) -> tuple[str, str, str]:

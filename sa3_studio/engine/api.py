@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -164,3 +164,42 @@ class ModelInfo:
         if "sfx" in self.name:
             return "TrackType: SFX, "
         return "TrackType: Music, VocalType: Instrumental, "
+
+
+class PipelineLike(Protocol):
+    """What the editor's model thread, the command line and the workflow need from a loaded
+    pipeline (``sa3_studio.engine.pipeline.Pipeline`` is one; tests pass fakes)."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def max_seconds(self) -> float: ...
+
+    @property
+    def is_base(self) -> bool: ...
+
+    @property
+    def default_steps(self) -> int: ...
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_step: StepCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GenerationResult: ...
+
+    def encode(self, audio: Any, *, duration: float | None = None) -> Any: ...
+
+
+PipelineFactory = Callable[..., PipelineLike]
+"""``factory(path, device=..., dtype=...) -> pipeline`` (``load_pipeline`` has this shape)."""
+
+
+class EngineTask(Protocol):
+    """A unit of work for the model thread."""
+
+    def run(self, pipeline: PipelineLike, on_step: StepCallback, cancel: CancelToken) -> object:
+        """Do the work on the model thread; report steps; raise Cancelled when cancelled."""
+        ...

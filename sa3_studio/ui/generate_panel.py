@@ -54,7 +54,7 @@ from sa3_studio.app.engine_client import (
     JobState,
     ModelCatalog,
 )
-from sa3_studio.app.engine_worker import LoadedModel, PipelineFactory
+from sa3_studio.app.engine_worker import LoadedModel
 from sa3_studio.app.generation import (
     KEYS,
     PROMPT_PREFIXES,
@@ -69,7 +69,15 @@ from sa3_studio.app.generation import (
 from sa3_studio.app.generation_controller import GenerationController
 from sa3_studio.app.services import EditorServices
 from sa3_studio.app.settings import Preferences
-from sa3_studio.engine.api import BASE_DEFAULT_CFG, BASE_DEFAULT_STEPS, DEFAULT_STEPS, ModelInfo
+from sa3_studio.engine.api import (
+    BASE_DEFAULT_CFG,
+    BASE_DEFAULT_STEPS,
+    DEFAULT_STEPS,
+    ModelInfo,
+    PipelineFactory,
+)
+from sa3_studio.ui.focus import wheel_only_when_focused
+from sa3_studio.ui.generation_actions import bind_generation_actions
 from sa3_studio.ui.models_dialog import ModelsDialog, registry_catalog
 from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
 from sa3_studio.ui.timeline import TimelineWidget
@@ -314,6 +322,16 @@ class GeneratePanel(QWidget):
         self._update_model_widgets()
         self._rebuild_queue()
         self.update_preview()
+        wheel_only_when_focused(self)
+
+    @property
+    def engine(self) -> EngineClient:
+        """The model thread's client the panel queues on."""
+        return self._engine
+
+    def use_window_shortcut(self) -> None:
+        """The window's Generate command (Ctrl+Return) replaces the prompt's own shortcut."""
+        self._shortcut.setEnabled(False)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -589,6 +607,7 @@ class GeneratePanel(QWidget):
         row.removed.connect(self._remove_lora_row)
         self.lora_rows.append(row)
         self.lora_list.addWidget(row)
+        wheel_only_when_focused(row)
         return row
 
     def _remove_lora_row(self, row: LoraRow) -> None:
@@ -1077,17 +1096,23 @@ def install_generation_ui(
             window.resizeDocks([takes_dock], [240], Qt.Orientation.Vertical)
 
     def draw_overlays() -> None:
-        window.timeline.set_take_overlays(timeline_overlays(controller.overlays()))
+        window.timeline.set_take_overlays(
+            timeline_overlays(controller.overlays(), hearing_take=controller.hearing_take())
+        )
 
     def on_takes(job_id: int, take_ids: list[str]) -> None:
         takes_dock.show()
         takes_dock.raise_()
 
     controller.overlays_changed.connect(draw_overlays)
+    controller.ab_changed.connect(lambda *_: draw_overlays())
     controller.error.connect(window.show_error)
     controller.status.connect(lambda text: window.status(text))
     controller.takes_added.connect(on_takes)
     takes.copy_settings.connect(panel.apply_options)
+    window_actions = getattr(window, "actions", None)
+    if isinstance(window_actions, dict):
+        bind_generation_actions(window_actions, panel, takes)
     draw_overlays()
     return ui
 

@@ -1,0 +1,452 @@
+"""Plan a generation: which windows of the source go to the model, and where results land.
+
+Everything here is in integer frames of the *source* (its own sample rate): regions, windows
+and the output. Seconds appear only in messages and in the engine request (window-relative,
+see :mod:`sa3_studio.workflow.request`). The model's length limit is converted to source frames
+once, rounded down, so a window's length at the model's rate never exceeds the model's maximum.
+
+Modes:
+
+- regenerate / vary: regions of the source are replaced; the output is exactly as long as the
+  source.
+- extend: silence is added before or after the source and regenerated with the source as
+  context; the output is the source plus what was added.
+- new: no source, one window from the prompt alone.
+- loop: see :mod:`sa3_studio.workflow.loop`.
+
+Regions that share a prompt go in one pass when they fit in one window (the editor's context
+planner, :func:`sa3_studio.document.context.plan_windows`); regions far apart, or sources longer
+than the model's context, get windows of their own.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sa3_studio.document.constants import LATENT_FRAMES
+from sa3_studio.document.context import DEFAULT_MIN_CONTEXT_S, plan_windows
+from sa3_studio.errors import EditError, GenerationError
+
+
+class Mode(enum.StrEnum):
+    """What a generation does to its source."""
+
+    REGENERATE = "regenerate"
+    EXTEND = "extend"
+    VARY = "vary"
+    NEW = "new"
+    LOOP = "loop"
+
+
+def seconds(frames: int, rate: int) -> str:
+    """``"12.345 s"`` for messages."""
+    return f"{frames / rate:.3f} s"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """What the model can make.
+
+    Attributes:
+        sample_rate: the model's audio rate.
+        max_frames: the most frames one pass can make, at the model's rate.
+        latent_frames: audio frames per latent frame (windows prefer to start on one).
+    """
+
+    sample_rate: int
+    max_frames: int
+    latent_frames: int = LATENT_FRAMES
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 1 or self.max_frames < 1 or self.latent_frames < 1:
+            raise ValueError(f"model limits must be positive, got {self}")
+
+    @classmethod
+    def of(cls, sample_rate: int, max_seconds: float) -> ModelLimits:
+        """From a model's rate and its longest output in seconds."""
+        if not (math.isfinite(max_seconds) and max_seconds > 0):
+            raise GenerationError(
+                f"The model says it can make {max_seconds} s of audio; choose another model."
+            )
+        return cls(int(sample_rate), max(1, math.floor(max_seconds * sample_rate)))
+
+    @property
+    def max_seconds(self) -> float:
+        """The longest output in seconds."""
+        return self.max_frames / self.sample_rate
+
+    def frames_at(self, rate: int) -> int:
+        """The model's maximum in frames at ``rate``, rounded down."""
+        return (self.max_frames * rate) // self.sample_rate
+
+    def model_frames(self, frames: int, rate: int) -> int:
+        """Frames at the model's rate for ``frames`` at ``rate`` (rounded half up, as soxr)."""
+        return (frames * self.sample_rate + rate // 2) // rate
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRange:
+    """A region of the source to regenerate, in source frames ``[start, end)``.
+
+    Attributes:
+        start: first frame.
+        end: frame after the last.
+        id: a name for messages and results (default ``"r1"``, ``"r2"``... by position).
+        prompt: this region's own text (``None``: the request's prompt).
+        negative_prompt: this region's own negative prompt (``None``: the request's).
+    """
+
+    start: int
+    end: int
+    id: str = ""
+    prompt: str | None = None
+    negative_prompt: str | None = None
+
+    @property
+    def length(self) -> int:
+        """Frames."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedRegion:
+    """A region as the plan places it, in output frames.
+
+    Attributes:
+        id: the region's id.
+        start: first output frame.
+        end: output frame after the region.
+        fade_in: crossfade from the source into the result at ``start`` (False where the
+            region begins at the output's start, or continues the source into added audio).
+        fade_out: crossfade back into the source at ``end``.
+        prompt: the region's own prompt text, or ``None``.
+        negative_prompt: the region's own negative prompt, or ``None``.
+    """
+
+    id: str
+    start: int
+    end: int
+    fade_in: bool = True
+    fade_out: bool = True
+    prompt: str | None = None
+    negative_prompt: str | None = None
+
+    @property
+    def length(self) -> int:
+        """Frames."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """One pass of the model: a stretch of the output sent as context, with its regions.
+
+    Attributes:
+        start: first output frame of the window.
+        end: output frame after the window.
+        regions: the regions it regenerates (output frames), sorted.
+        model_frames: the window's length at the model's rate (never above its maximum).
+        text_only: made from the prompt alone (no source audio, mode "new").
+    """
+
+    start: int
+    end: int
+    regions: tuple[PlacedRegion, ...]
+    model_frames: int
+    text_only: bool = False
+
+    @property
+    def length(self) -> int:
+        """Frames at the source's rate."""
+        return self.end - self.start
+
+    @property
+    def prompt(self) -> str | None:
+        """The regions' shared prompt text (``None``: the request's)."""
+        return self.regions[0].prompt if self.regions else None
+
+    @property
+    def negative_prompt(self) -> str | None:
+        """The regions' shared negative prompt (``None``: the request's)."""
+        return self.regions[0].negative_prompt if self.regions else None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a generation will do to its source.
+
+    Attributes:
+        mode: what it does.
+        rate: the source's (and output's) sample rate.
+        source_frames: the source's length.
+        output_frames: the output's length (the source's, plus what extend adds).
+        offset: output frame where the source begins (frames added before it).
+        windows: the passes, in output order.
+        limits: the model's limits it was planned for.
+    """
+
+    mode: Mode
+    rate: int
+    source_frames: int
+    output_frames: int
+    offset: int
+    windows: tuple[WindowPlan, ...]
+    limits: ModelLimits
+
+    @property
+    def regions(self) -> tuple[PlacedRegion, ...]:
+        """Every region, in output order."""
+        return tuple(sorted((r for w in self.windows for r in w.regions), key=lambda r: r.start))
+
+    @property
+    def uses_context_window(self) -> bool:
+        """True when some window sends only part of the source."""
+        return any(
+            not w.text_only and (w.start > 0 or w.end < self.output_frames) for w in self.windows
+        )
+
+    def describe(self) -> list[str]:
+        """One line per window, e.g. ``window 1: 60.000-180.000 s (120.000 s) for r1, r2``."""
+        lines = []
+        for i, w in enumerate(self.windows, 1):
+            names = ", ".join(f"{r.id} {_span(r.start, r.end, self.rate)}" for r in w.regions)
+            what = "from the prompt alone" if w.text_only else f"regenerating {names}"
+            lines.append(
+                f"window {i}: {_span(w.start, w.end, self.rate)} "
+                f"({seconds(w.length, self.rate)}) {what}"
+            )
+        return lines
+
+
+def _span(start: int, end: int, rate: int) -> str:
+    return f"{start / rate:.3f}-{end / rate:.3f} s"
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def _check_rate(rate: int) -> None:
+    if rate < 1:
+        raise GenerationError(f"The sample rate {rate} Hz is not positive; check the source.")
+
+
+def check_regions(
+    regions: Sequence[SampleRange], source_frames: int, rate: int
+) -> tuple[SampleRange, ...]:
+    """Regions named, sorted, inside the source, non-empty and disjoint (touching is fine).
+
+    Raises:
+        GenerationError: no region, or a region empty, outside the source or overlapping another.
+    """
+    if not regions:
+        raise GenerationError("There is no region to regenerate; give at least one.")
+    if source_frames < 1:
+        raise GenerationError("The source is empty, so there is nothing to regenerate.")
+    named = [
+        r if r.id else SampleRange(r.start, r.end, f"r{i}", r.prompt, r.negative_prompt)
+        for i, r in enumerate(regions, 1)
+    ]
+    if len({r.id for r in named}) != len(named):
+        raise GenerationError("Two regions have the same id; give each region its own.")
+    for r in named:
+        where = f"Region {r.id} ({_span(r.start, r.end, rate)})"
+        if r.end <= r.start:
+            raise GenerationError(f"{where} is empty; its end must come after its start.")
+        if r.start < 0:
+            raise GenerationError(f"{where} starts before the source; start it at 0 s or later.")
+        if r.end > source_frames:
+            raise GenerationError(
+                f"{where} ends after the end of the source ({seconds(source_frames, rate)}); "
+                "end it there, or extend the source instead."
+            )
+    ordered = sorted(named, key=lambda r: (r.start, r.end))
+    for a, b in itertools.pairwise(ordered):
+        if b.start < a.end:
+            raise GenerationError(
+                f"Regions {a.id} ({_span(a.start, a.end, rate)}) and {b.id} "
+                f"({_span(b.start, b.end, rate)}) overlap; merge them or make them disjoint."
+            )
+    return tuple(ordered)
+
+
+def context_frames(limits: ModelLimits, rate: int, context_s: float | None = None) -> int:
+    """The longest window in frames at ``rate``: the model's maximum, or less when asked.
+
+    Raises:
+        GenerationError: ``context_s`` is not a positive number.
+    """
+    most = limits.frames_at(rate)
+    if context_s is None:
+        return most
+    if not (math.isfinite(context_s) and context_s > 0):
+        raise GenerationError(
+            f"The context length {context_s} s is not a positive number of seconds."
+        )
+    return max(1, min(most, math.floor(context_s * rate)))
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def _latent_at(limits: ModelLimits, rate: int) -> int:
+    return max(1, (limits.latent_frames * rate + limits.sample_rate // 2) // limits.sample_rate)
+
+
+def _windows(
+    regions: Sequence[PlacedRegion],
+    song_frames: int,
+    rate: int,
+    limits: ModelLimits,
+    context_s: float | None,
+) -> tuple[WindowPlan, ...]:
+    """Windows for placed regions: grouped by prompt, then by the context planner."""
+    ctx = context_frames(limits, rate, context_s)
+    groups: dict[tuple[str | None, str | None], list[PlacedRegion]] = {}
+    for r in regions:
+        groups.setdefault((r.prompt, r.negative_prompt), []).append(r)
+    by_id = {r.id: r for r in regions}
+    out: list[WindowPlan] = []
+    min_ctx = min(round(DEFAULT_MIN_CONTEXT_S * rate), ctx // 4)
+    window_len = min(ctx, song_frames)
+    for r in regions:
+        needed = r.length + min(min_ctx, r.start) + min(min_ctx, max(0, song_frames - r.end))
+        if needed > window_len:
+            raise GenerationError(
+                f"Region {r.id} ({_span(r.start, r.end, rate)}) is {seconds(r.length, rate)} "
+                f"long, but the model sees at most {seconds(ctx, rate)} at once and needs "
+                f"{seconds(min_ctx, rate)} of the source on each side; split the region into "
+                f"parts of at most {seconds(window_len - 2 * min_ctx, rate)}"
+                + (", or choose a longer context." if ctx < limits.frames_at(rate) else ".")
+            )
+    for members in groups.values():
+        try:
+            planned = plan_windows(
+                song_frames,
+                members,
+                ctx,
+                sample_rate=rate,
+                latent=_latent_at(limits, rate),
+                min_context_frames=min_ctx,
+            )
+        except EditError as exc:
+            raise GenerationError(
+                f"{exc} The model makes at most {limits.max_seconds:.3f} s in one pass."
+            ) from None
+        for w in planned:
+            inner = tuple(by_id[wr.region_id] for wr in w.regions)
+            out.append(WindowPlan(w.start, w.end, inner, limits.model_frames(w.length, rate)))
+    out.sort(key=lambda w: (w.start, w.regions[0].start))
+    for planned_window in out:  # the invariant every later step relies on
+        if (
+            planned_window.model_frames > limits.max_frames
+            or planned_window.start < 0
+            or planned_window.end > song_frames
+        ):
+            raise AssertionError(f"{planned_window} is outside the model's or the source's limits")
+    return tuple(out)
+
+
+def plan_regions(
+    source_frames: int,
+    rate: int,
+    regions: Sequence[SampleRange],
+    limits: ModelLimits,
+    *,
+    mode: Mode = Mode.REGENERATE,
+    context_s: float | None = None,
+) -> Plan:
+    """Plan regenerating (or varying) regions of a source; the output keeps its length.
+
+    Args:
+        source_frames: the source's length in frames.
+        rate: the source's sample rate.
+        regions: what to regenerate, in source frames.
+        limits: the model's limits.
+        mode: :attr:`Mode.REGENERATE` or :attr:`Mode.VARY`.
+        context_s: the longest window in seconds (default: as long as the model allows).
+
+    Raises:
+        GenerationError: bad regions, or a region too long for the model even with a window.
+    """
+    _check_rate(rate)
+    if mode not in (Mode.REGENERATE, Mode.VARY):
+        raise ValueError(f"plan_regions plans regenerate or vary, not {mode}")
+    checked = check_regions(regions, source_frames, rate)
+    placed = [
+        PlacedRegion(
+            r.id,
+            r.start,
+            r.end,
+            fade_in=r.start > 0,
+            fade_out=r.end < source_frames,
+            prompt=r.prompt,
+            negative_prompt=r.negative_prompt,
+        )
+        for r in checked
+    ]
+    windows = _windows(placed, source_frames, rate, limits, context_s)
+    return Plan(mode, rate, source_frames, source_frames, 0, windows, limits)
+
+
+def plan_extend(
+    source_frames: int,
+    rate: int,
+    side: str,
+    added_frames: int,
+    limits: ModelLimits,
+    *,
+    context_s: float | None = None,
+    prompt: str | None = None,
+) -> Plan:
+    """Plan adding ``added_frames`` before or after the source, made with it as context.
+
+    The new part joins the source at a sample (no crossfade there: the model continues the
+    source, and the source itself is never changed); the output is the source plus the new part.
+
+    Raises:
+        GenerationError: nothing to add, an empty source, a bad side, or more than the model
+            can make in one pass with the context it needs.
+    """
+    _check_rate(rate)
+    if source_frames < 1:
+        raise GenerationError("The source is empty, so there is nothing to extend.")
+    if added_frames < 1:
+        raise GenerationError(
+            f"Extending by {seconds(added_frames, rate)} adds nothing; ask for more than 0 s."
+        )
+    total = source_frames + added_frames
+    if side == "after":
+        region = PlacedRegion("extension", source_frames, total, False, False, prompt)
+        offset = 0
+    elif side == "before":
+        region = PlacedRegion("extension", 0, added_frames, False, False, prompt)
+        offset = added_frames
+    else:
+        raise GenerationError(f"Extend {side!r}: use 'before' or 'after'.")
+    windows = _windows([region], total, rate, limits, context_s)
+    return Plan(Mode.EXTEND, rate, source_frames, total, offset, windows, limits)
+
+
+def plan_new(frames: int, rate: int, limits: ModelLimits) -> Plan:
+    """Plan new audio from the prompt alone: one window of ``frames`` at ``rate``.
+
+    Raises:
+        GenerationError: no length, or longer than the model can make.
+    """
+    _check_rate(rate)
+    if frames < 1:
+        raise GenerationError("Ask for more than 0 s of audio.")
+    most = limits.frames_at(rate)
+    if frames > most:
+        raise GenerationError(
+            f"{seconds(frames, rate)} is longer than this model can make in one pass "
+            f"({limits.max_seconds:.3f} s); ask for at most that, or generate more and use "
+            "`continue`."
+        )
+    region = PlacedRegion("new", 0, frames, False, False)
+    window = WindowPlan(0, frames, (region,), limits.model_frames(frames, rate), text_only=True)
+    return Plan(Mode.NEW, rate, 0, frames, 0, (window,), limits)
