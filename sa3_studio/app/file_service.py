@@ -186,9 +186,12 @@ class FileService(QObject):
         self._store_runner = store_runner
         self._recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self._session: store.ProjectSession | None = None
-        self._titles: dict[int, str] = {}
-        self._on_done: dict[int, Callable[[object], None]] = {}
-        self._quiet: set[int] = set()
+        self._autosaved = False
+        self._saving = ""
+        # Keyed by the job itself: ids count per runner, so two runners' jobs share ids.
+        self._titles: dict[Job, str] = {}
+        self._on_done: dict[Job, Callable[[object], None]] = {}
+        self._quiet: set[Job] = set()
         for r in (runner, store_runner):
             r.progress.connect(self._on_progress)
             r.finished.connect(self._on_finished)
@@ -310,6 +313,21 @@ class FileService(QObject):
         """
         self.close_document(discard_unsaved=discard_previous)
         self._session = result.session
+        self._autosaved = result.recovered
+        self._saving = ""
+        session = result.session
+        if session.untitled and not result.recovered:
+            # Put the opened audio into the recovery file now, in the background: the first
+            # edit's autosave then only writes what the edit changed.
+            record = session.snapshots.record_history(result.history)
+
+            def work(progress: ProgressFn, token: CancelToken) -> None:
+                session.prime(record)
+
+            job = self._submit(
+                self._store_runner, "prime", "Preparing the recovery file", work, lambda _r: None
+            )
+            self._quiet.add(job)
 
     def reject(self, result: OpenResult) -> None:
         """Close the session of a result that will not be used."""
@@ -366,16 +384,38 @@ class FileService(QObject):
                 session.save_as(target, record)
             return target
 
+        self._autosaved = False  # a save clears the autosave slot
+        self._saving = record.current_snapshot.digest
         return self._submit(
             self._store_runner, "save", f"Saving {target.name}", work, self.saved.emit
         )
 
     def autosave(self, history: History) -> Job | None:
-        """Write the history to the autosave slot in the background (coalesced)."""
+        """Write the history to the autosave slot in the background (coalesced).
+
+        Call it after every change: the record is taken now (only snapshots not seen before
+        are serialised) and written by the store thread, durably, a few milliseconds later.
+        A history back at its saved (or opened) state clears the autosave slot instead, so
+        that nothing is offered for recovery that the user would not miss.
+        """
         session = self._session
-        record = self._record(history)
-        if session is None or record is None:
+        if session is None:
             return None
+        if not history.is_dirty:
+            if not self._autosaved:
+                return None
+            self._autosaved = False
+
+            def clear(progress: ProgressFn, token: CancelToken) -> None:
+                session.discard_recovered()
+
+            job = self._submit(self._store_runner, "autosave", "Autosaving", clear, lambda _r: None)
+            self._quiet.add(job)
+            return job
+        record = self._record(history)
+        if record is None or record.current_snapshot.digest == self._saving:
+            return None  # the state a save is writing: the save clears the autosave slot
+        self._autosaved = True
 
         def work(progress: ProgressFn, token: CancelToken) -> None:
             session.commit(record)
@@ -383,7 +423,7 @@ class FileService(QObject):
         job = self._submit(
             self._store_runner, "autosave", "Autosaving", work, lambda _r: self.autosaved.emit()
         )
-        self._quiet.add(job.id)
+        self._quiet.add(job)
         return job
 
     def wait_for_writes(self, timeout_ms: int = 30000) -> bool:
@@ -438,24 +478,24 @@ class FileService(QObject):
             self._forget(old)
         was_busy = self.is_busy()
         job = runner.submit(kind, work, label)
-        self._titles[job.id] = label
-        self._on_done[job.id] = done
+        self._titles[job] = label
+        self._on_done[job] = done
         if not was_busy and kind != "autosave":
             self.busy_changed.emit()
         return job
 
     def _forget(self, job: Job) -> tuple[str, Callable[[object], None] | None]:
         was_busy = self.is_busy()
-        title = self._titles.pop(job.id, job.label)
-        done = self._on_done.pop(job.id, None)
-        self._quiet.discard(job.id)
+        title = self._titles.pop(job, job.label)
+        done = self._on_done.pop(job, None)
+        self._quiet.discard(job)
         if was_busy and not self.is_busy():
             self.busy_changed.emit()
         return title, done
 
     def _on_progress(self, job: Job, fraction: float, message: str) -> None:
-        if job.id in self._titles and job.id not in self._quiet:
-            self.progress.emit(self._titles[job.id], fraction)
+        if job in self._titles and job not in self._quiet:
+            self.progress.emit(self._titles[job], fraction)
 
     def _on_finished(self, job: Job, result: object) -> None:
         _, done = self._forget(job)

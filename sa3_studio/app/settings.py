@@ -32,7 +32,8 @@ class Preferences:
         output_device: name of the audio output device ("" = the system default).
         crossfade_ms: length of the crossfade at the seams of an accepted take.
         theme: "dark" or "light".
-        autosave_seconds: seconds after an edit before it is autosaved (0 = off).
+        autosave_seconds: 0 turns autosave off; any other value autosaves every change as
+            it is made (the number is what older versions waited; it is no longer used).
     """
 
     models_folder: str = ""

@@ -81,6 +81,11 @@ SAVED = "saved"
 AUTOSAVE = "autosave"
 """Slot holding work newer than the last save (cleared by a save)."""
 
+BASE = "base"
+"""Slot of an untitled session holding the state it was opened in (written in the background
+right after opening, so the audio is in the file before the first edit and an edit's autosave
+writes only what the edit changed). Never offered for recovery on its own."""
+
 CHUNK_BYTES = 4 * 1024 * 1024
 """Raw bytes of audio per stored chunk (keeps every SQLite value far below its size limit)."""
 
@@ -1230,6 +1235,19 @@ class ProjectSession:
     def discard_recovered(self) -> None:
         """Throw away autosaved work (the user chose not to recover it)."""
         self.autosave.discard()
+
+    def prime(self, history: HistoryRecord | UndoHistory) -> None:
+        """Write the opened state of an untitled session into the file (its audio above all).
+
+        Run in the background right after opening an audio file: the first edit's autosave
+        then writes only what that edit changed, not the whole song. Does nothing for a saved
+        project (its saved slot holds the audio already).
+
+        Raises:
+            ProjectFileError: the disk is full or the file cannot be written.
+        """
+        if self.path is None:
+            self.file.write(BASE, self._record(history))
 
     # ---------------------------------------------------------------- writing
 

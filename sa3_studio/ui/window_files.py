@@ -233,23 +233,21 @@ class FileCommands(_Base):
         self.recent_menu.setEnabled(bool(files))
 
     def _apply_autosave_interval(self, seconds: int) -> None:
-        self._autosave_ms = max(seconds, 0) * 1000
-        if self._autosave_ms == 0:
+        # Any change is autosaved as it is made (0 turns autosave off): waiting seconds
+        # for a quiet moment would lose the last edits to a crash. The timer only folds the
+        # changes of one turn of the event loop into one write.
+        self._autosave_ms = 0 if seconds > 0 else -1
+        if self._autosave_ms < 0:
             self._autosave.stop()
 
     def _schedule_autosave(self) -> None:
         doc = self.services.document
-        if (
-            self._autosave_ms
-            and doc.has_document
-            and doc.is_dirty
-            and not self._autosave.isActive()
-        ):
+        if self._autosave_ms >= 0 and doc.has_document and not self._autosave.isActive():
             self._autosave.start(self._autosave_ms)
 
     def _on_autosave_timer(self) -> None:
         doc = self.services.document
-        if doc.has_document and doc.is_dirty:
+        if doc.has_document:
             self.services.files.autosave(doc.history)
 
     def offer_recovery(self) -> bool:

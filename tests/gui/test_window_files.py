@@ -276,6 +276,73 @@ def test_edits_are_autosaved_after_the_delay(qtbot: Any, win: MainWindow) -> Non
     assert isinstance(state, store.StoredState)
 
 
+def _wait_writes(qtbot: Any, win: MainWindow) -> None:
+    runner = win.services.store_runner
+    qtbot.waitUntil(lambda: not runner.is_busy(), timeout=20000)
+
+
+def test_the_opened_song_is_in_the_recovery_file_before_the_first_edit(
+    qtbot: Any, win: MainWindow
+) -> None:
+    from sa3_studio.audio import store
+
+    _wait_writes(qtbot, win)
+    session = win.services.files.session
+    assert session is not None
+    assert session.untitled
+    base = session.file.read(store.BASE)
+    assert base is not None
+    [cid] = win.services.document.project.audio_buffers()
+    assert cid in base.history.current_snapshot.audio
+    assert session.recovered() is None  # nothing to recover until something changes
+
+
+def test_each_edit_is_autosaved_as_it_is_made(qtbot: Any, win: MainWindow) -> None:
+    doc = win.services.document
+    _wait_writes(qtbot, win)
+    session = win.services.files.session
+    assert session is not None
+    labels = []
+    for i in range(3):
+        with qtbot.waitSignal(win.services.files.autosaved, timeout=5000):
+            doc.gain([(i * SR, (i + 1) * SR)], -3.0)
+        state = session.recovered()
+        assert state is not None
+        labels.append(state.history.labels()[-1])
+    assert labels == ["Gain -3.0 dB 0:00–0:01", "Gain -3.0 dB 0:01–0:02", "Gain -3.0 dB 0:02–0:03"]
+    # Undo back to the opened state: nothing is left to recover.
+    for _ in range(3):
+        doc.undo()
+    qtbot.waitUntil(lambda: session.recovered() is None, timeout=5000)
+
+
+def test_an_accepted_take_is_autosaved_at_once(qtbot: Any, win: MainWindow) -> None:
+    from sa3_studio.document.audio_data import AudioData
+    from sa3_studio.document.region_edits import new_take
+
+    doc = win.services.document
+    [rid] = doc.add_regions([(SR, 2 * SR)], prompt="a fill")
+    project = doc.project
+    take = new_take(
+        project,
+        rid,
+        AudioData.from_array(np.full((2, SR), 0.25, dtype=np.float32)),
+        prompt="a fill",
+        seed=7,
+        model_name="test",
+        weights_hash="0" * 16,
+    )
+    assert doc.add_take(take)
+    with qtbot.waitSignal(win.services.files.autosaved, timeout=5000):
+        assert doc.accept_take(rid, take.id)
+    session = win.services.files.session
+    assert session is not None
+    state = session.recovered()
+    assert state is not None
+    assert state.history.labels()[-1].startswith("Accept")
+    assert state.project().takes_for(rid)[0].id == take.id
+
+
 def test_close_with_save_saves_then_closes(qtbot: Any, win: MainWindow, tmp_path: Path) -> None:
     win.services.document.silence([(0, SR)])
     prompts = prompts_of(win)
