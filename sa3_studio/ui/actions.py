@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -225,6 +226,46 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "view.tempo", "Set &Tempo…", "View", (), "Set the tempo for bars:beats and beat snapping"
     ),
+    # Generate (enabled once the window has its generation panels)
+    ActionSpec(
+        "take.generate",
+        "&Generate",
+        "Generate",
+        ("Ctrl+Return", "Ctrl+Enter"),
+        "Generate with the Generate panel's settings",
+    ),
+    ActionSpec(
+        "take.cancel",
+        "&Cancel Generation",
+        "Generate",
+        ("Ctrl+.",),
+        "Cancel the running generation (queued ones stay)",
+    ),
+    ActionSpec(
+        "take.accept",
+        "&Accept Take",
+        "Generate",
+        ("Shift+Return", "Shift+Enter"),
+        "Splice the chosen take into the song",
+    ),
+    ActionSpec("take.next", "&Next Take", "Generate", ("]",), "Choose the region's next take"),
+    ActionSpec(
+        "take.previous", "&Previous Take", "Generate", ("[",), "Choose the region's previous take"
+    ),
+    ActionSpec(
+        "take.ab",
+        "Switch A/&B",
+        "Generate",
+        ("A",),
+        "While a take plays in place: hear the original (A) or the take (B)",
+    ),
+    ActionSpec(
+        "take.reroll",
+        "&Re-roll Take",
+        "Generate",
+        ("R",),
+        "One more take of the region, same settings, new seed",
+    ),
     # Transport
     ActionSpec(
         "transport.play", "&Play / Pause", "Transport", ("Space",), "Play or pause", icon="play"
@@ -281,7 +322,78 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("help.about", "&About SA3 Studio", "Help", (), "Version and credits"),
 )
 
-MENU_ORDER = ("File", "Edit", "Regions", "View", "Transport", "Help")
+MENU_ORDER = ("File", "Edit", "Regions", "View", "Generate", "Transport", "Help")
+
+GENERATE_ACTIONS = tuple(s.id for s in SPECS if s.group == "Generate")
+"""Commands of the generation panels: disabled until a window installs them."""
+
+
+def _first_key(q: QKeySequence) -> Qt.Key:
+    combination: Any = q[0]  # type: ignore[index]  # the stubs lack QKeySequence.__getitem__
+    return Qt.Key(combination.key())
+
+
+def _printable(q: QKeySequence) -> bool:
+    """Whether the sequence's key is one every keyboard has (a letter, digit, sign, arrow, …)."""
+    key = _first_key(q)
+    return int(Qt.Key.Key_Space) <= int(key) <= int(Qt.Key.Key_AsciiTilde) or key in _COMMON_KEYS
+
+
+_COMMON_KEYS = {
+    Qt.Key.Key_Escape,
+    Qt.Key.Key_Tab,
+    Qt.Key.Key_Backtab,
+    Qt.Key.Key_Backspace,
+    Qt.Key.Key_Return,
+    Qt.Key.Key_Enter,
+    Qt.Key.Key_Delete,
+    Qt.Key.Key_Home,
+    Qt.Key.Key_End,
+    Qt.Key.Key_Left,
+    Qt.Key.Key_Right,
+    Qt.Key.Key_Up,
+    Qt.Key.Key_Down,
+    Qt.Key.Key_F1,
+}
+
+
+def _shown(spec: ActionSpec) -> list[QKeySequence]:
+    """The shortcuts worth telling the user: of a standard key only its usual binding (not the
+    dedicated Undo/Copy/F14 keys of some keyboards), and every portable one given by name."""
+    seqs: list[QKeySequence] = []
+    for s in spec.shortcuts:
+        if isinstance(s, str):
+            seqs.append(QKeySequence(s))
+            continue
+        bindings = [q for q in QKeySequence.keyBindings(s) if not q.isEmpty()]
+        usual = [q for q in bindings if _printable(q)]
+        if usual:
+            seqs.append(usual[0])
+    out: list[QKeySequence] = []
+    for q in seqs:
+        if not q.isEmpty() and _printable(q) and all(q != o for o in out):
+            out.append(q)
+    # Keypad twins (Ctrl+Enter next to Ctrl+Return) say nothing new.
+    return [q for q in out if _first_key(q) != Qt.Key.Key_Enter or len(out) == 1]
+
+
+def shortcut_text(spec_or_action: ActionSpec | QAction) -> str:
+    """The shortcuts of a command as a person reads them ("Ctrl+Z", "Del or Backspace")."""
+    if isinstance(spec_or_action, QAction):
+        spec = _SPEC_BY_ID.get(spec_or_action.objectName())
+        if spec is None:
+            seqs = spec_or_action.shortcuts()[:1]
+            return seqs[0].toString(QKeySequence.SequenceFormat.NativeText) if seqs else ""
+        spec_or_action = spec
+    return " or ".join(
+        q.toString(QKeySequence.SequenceFormat.NativeText) for q in _shown(spec_or_action)
+    )
+
+
+def with_shortcut(tip: str, action: QAction) -> str:
+    """``tip`` followed by the command's shortcut in brackets (when it has one)."""
+    keys = shortcut_text(action)
+    return f"{tip} ({keys})" if keys else tip
 
 
 def _sequences(spec: ActionSpec) -> list[QKeySequence]:
@@ -313,7 +425,7 @@ def build_actions(parent: QObject, specs: Iterable[ActionSpec] = SPECS) -> dict[
             act.setShortcuts(seqs)
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         act.setStatusTip(spec.tip)
-        shortcut = seqs[0].toString(QKeySequence.SequenceFormat.NativeText) if seqs else ""
+        shortcut = shortcut_text(spec)
         plain = spec.text.replace("&", "").rstrip("…")
         act.setToolTip(f"{plain} ({shortcut})" if shortcut else plain)
         act.setCheckable(spec.checkable)
@@ -329,9 +441,10 @@ def shortcut_table(specs: Iterable[ActionSpec] = SPECS) -> list[tuple[str, str, 
     """``(group, command, shortcuts)`` rows for the Help list, in platform notation."""
     rows: list[tuple[str, str, str]] = []
     for spec in specs:
-        seqs = _sequences(spec)
-        if not seqs:
-            continue
-        keys = ", ".join(q.toString(QKeySequence.SequenceFormat.NativeText) for q in seqs)
-        rows.append((spec.group, spec.text.replace("&", "").rstrip("…"), keys))
+        keys = shortcut_text(spec)
+        if keys:
+            rows.append((spec.group, spec.text.replace("&", "").rstrip("…"), keys))
     return rows
+
+
+_SPEC_BY_ID = {spec.id: spec for spec in SPECS}

@@ -54,8 +54,15 @@ from sa3_studio.document.project import Project
 from sa3_studio.document.region import Region
 from sa3_studio.document.timefmt import format_time
 from sa3_studio.errors import Sa3Error
-from sa3_studio.ui.actions import MENU_ORDER, SPECS, build_actions, shortcut_table
+from sa3_studio.ui.actions import (
+    GENERATE_ACTIONS,
+    MENU_ORDER,
+    SPECS,
+    build_actions,
+    shortcut_table,
+)
 from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
+from sa3_studio.ui.focus import FocusGuard
 from sa3_studio.ui.icons import icon
 from sa3_studio.ui.regions_panel import RegionsPanel
 from sa3_studio.ui.ruler import Tempo
@@ -193,6 +200,7 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_view_flags()
+        self.focus_guard = FocusGuard(self, self._focus_home)
 
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
@@ -281,6 +289,13 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         view.addAction(a["view.tempo"])
         view.addSeparator()
         self.panels_menu = view.addMenu("&Panels")
+
+        generate = menus["Generate"]
+        for key in GENERATE_ACTIONS:
+            generate.addAction(a[key])
+            a[key].setEnabled(False)  # until the generation panels are installed
+            if key == "take.cancel":
+                generate.addSeparator()
 
         transport = menus["Transport"]
         for key in ("transport.play", "transport.stop", "transport.play_cursor", "transport.loop"):
@@ -443,6 +458,10 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
             return sorted((r.start, r.end) for r in regions)
         return self.services.session.selection()
 
+    def _focus_home(self) -> QWidget | None:
+        """Where the keyboard belongs when no field was picked: the waveform."""
+        return self.timeline.plot if self.stack.currentWidget() is self.timeline else None
+
     def show_error(self, title: str, message: str) -> None:
         """Show an error dialog (the message says what happened and what to do)."""
         self.prompts.error(title, message)
@@ -521,6 +540,8 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         transport.availability_changed.connect(self._on_availability)
         transport.error.connect(lambda msg: self.show_error("Playback failed", msg))
         files.opened.connect(self._on_opened)
+        # The keyboard goes to the waveform, so that Space, = and - work at once.
+        files.opened.connect(lambda *_: QTimer.singleShot(0, self.focus_guard.go_home))
         files.saved.connect(self._on_saved)
         files.autosaved.connect(lambda: self.status("Autosaved.", 1500))
         files.exported.connect(self._on_exported)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -41,6 +41,7 @@ from sa3_studio.document.region import Region
 from sa3_studio.document.take import Take
 from sa3_studio.document.timefmt import format_range
 from sa3_studio.errors import EditError
+from sa3_studio.ui.actions import shortcut_text
 from sa3_studio.ui.timeline_items import TakeOverlay
 
 log = logging.getLogger(__name__)
@@ -77,13 +78,29 @@ QLabel#takesHint { color: palette(mid); }
 """
 
 
-def timeline_overlays(pending: list[PendingOverlay]) -> list[TakeOverlay]:
+def overlay_label(p: PendingOverlay, *, hearing_take: bool = True) -> str:
+    """What a pending take's badge says: which take, and whether it is what you hear.
+
+    A pending take is not in the mix (the region plays its accepted audio) until it is
+    accepted; while it plays in place the badge says whether the take (B) or the original (A)
+    is heard.
+    """
+    if p.active:
+        state = "▶ hearing B, the take" if hearing_take else "▶ hearing A, the original"
+    else:
+        state = "pending, not in the mix"
+    return f"{p.label} · {state}" + ("  ⚠ seam" if p.bad_seam else "")
+
+
+def timeline_overlays(
+    pending: list[PendingOverlay], *, hearing_take: bool = True
+) -> list[TakeOverlay]:
     """The timeline's overlay items for the controller's pending takes."""
     return [
         TakeOverlay(
             start=p.start,
             end=p.end,
-            label=p.label + ("  ⚠ seam" if p.bad_seam else ""),
+            label=overlay_label(p, hearing_take=hearing_take),
             source=p.source,
             active=p.active,
             key=p.key,
@@ -160,8 +177,9 @@ class TakesPanel(QWidget):
         self.play_button = button(
             "playTake", "▶ Play in place", "Play the take with pre-roll (Space)", self.audition
         )
-        self.ab_button = button("abSwitch", "A | B", "Original (A) or take (B) (A)", self.toggle_ab)
+        self.ab_button = button("abSwitch", "A | B", "", self.toggle_ab)
         self.ab_button.setCheckable(True)
+        self._ab_keys = "A"
         self.prev_button = button("previousTake", "◀", "Previous take ([)", self.previous_take)
         self.next_button = button("nextTake", "▶", "Next take (])", self.next_take)
         self.accept_button = button(
@@ -234,6 +252,7 @@ class TakesPanel(QWidget):
         self.tree.key_action.connect(self._on_key)
         self.region_prompt.editingFinished.connect(self._commit_region_prompt)
         self.refresh()
+        self._show_ab(False)
 
     # -- content -------------------------------------------------------------------------------
 
@@ -548,7 +567,30 @@ class TakesPanel(QWidget):
         self.refresh()
         if not take_id:
             self.ab_button.setChecked(False)
+        self._show_ab(self.ab_button.isChecked())
+
+    def set_ab_keys(self, action: QAction | None) -> None:
+        """Name the window's A/B command's key in the A/B button's tooltip."""
+        self._ab_keys = shortcut_text(action) if action is not None else "A"
+        self._show_ab(self.ab_button.isChecked())
+
+    def _show_ab(self, hearing_take: bool) -> None:
+        playing = bool(self._controller.auditioning)
+        if not playing:
+            self.ab_button.setText("A | B")
+            tip = "While a take plays in place: hear the original (A) or the take (B)"
+        elif hearing_take:
+            self.ab_button.setText("Hearing B: take")
+            tip = "You hear the take (B); switch to the original (A)"
+        else:
+            self.ab_button.setText("Hearing A: original")
+            tip = "You hear the original (A); switch to the take (B)"
+        self.ab_button.setToolTip(f"{tip} ({self._ab_keys})" if self._ab_keys else tip)
+
+    def hearing_text(self) -> str:
+        """What the A/B button says is heard ("" when nothing plays in place)."""
+        return self.ab_button.text() if self._controller.auditioning else ""
 
     def _on_ab_changed(self, hearing_take: bool) -> None:
         self.ab_button.setChecked(hearing_take)
-        self.ab_button.setText("A | B ▸ B" if hearing_take else "A ◂ | B")
+        self._show_ab(hearing_take)
