@@ -187,7 +187,6 @@ class FileService(QObject):
         self._recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self._session: store.ProjectSession | None = None
         self._autosaved = False
-        self._saving = ""
         # Keyed by the job itself: ids count per runner, so two runners' jobs share ids.
         self._titles: dict[Job, str] = {}
         self._on_done: dict[Job, Callable[[object], None]] = {}
@@ -314,7 +313,6 @@ class FileService(QObject):
         self.close_document(discard_unsaved=discard_previous)
         self._session = result.session
         self._autosaved = result.recovered
-        self._saving = ""
         session = result.session
         if session.untitled and not result.recovered:
             # Put the opened audio into the recovery file now, in the background: the first
@@ -384,8 +382,10 @@ class FileService(QObject):
                 session.save_as(target, record)
             return target
 
+        if history.is_dirty:
+            # Durable before the save starts: a crash during a long Save As loses nothing.
+            self.autosave(history)
         self._autosaved = False  # a save clears the autosave slot
-        self._saving = record.current_snapshot.digest
         return self._submit(
             self._store_runner, "save", f"Saving {target.name}", work, self.saved.emit
         )
@@ -413,8 +413,8 @@ class FileService(QObject):
             self._quiet.add(job)
             return job
         record = self._record(history)
-        if record is None or record.current_snapshot.digest == self._saving:
-            return None  # the state a save is writing: the save clears the autosave slot
+        if record is None:
+            return None
         self._autosaved = True
 
         def work(progress: ProgressFn, token: CancelToken) -> None:

@@ -38,7 +38,14 @@ import soundfile as sf
 
 from sa3_studio import __version__
 from sa3_studio.audio.bext import BextChunk, copy_with_bext, read_riff_layout
-from sa3_studio.audio.resample import Quality, StreamResampler, resampled_length
+from sa3_studio.audio.resample import (
+    MAX_CHUNK_OUT,
+    MAX_RATE,
+    MIN_RATE,
+    Quality,
+    StreamResampler,
+    resampled_length,
+)
 from sa3_studio.errors import AudioFileError, Cancelled
 
 log = logging.getLogger(__name__)
@@ -150,6 +157,24 @@ def import_audio(
         return _decode(p, snd, sample_rate, max_bytes, quality, block_frames, on_progress, cancel)
 
 
+def import_memory_need(
+    frames: int, channels: int, src_rate: int, rate: int, block_frames: int = BLOCK_FRAMES
+) -> int:
+    """Bytes an import holds at its peak: everything, not only the result.
+
+    The ``(2, frames)`` float32 result at ``rate``, and for the block being decoded its
+    samples, their downmix and, when the rate is converted, the resampled block (soxr's output
+    per call is bounded by :data:`~sa3_studio.audio.resample.MAX_CHUNK_OUT`).
+    """
+    out = 2 * 4 * resampled_length(frames, src_rate, rate)
+    block = min(block_frames, max(frames, 0))
+    work = 4 * block * (channels + 2)
+    if src_rate != rate:
+        piece = min(resampled_length(block, src_rate, rate), MAX_CHUNK_OUT)
+        work += 2 * 4 * (resampled_length(block, src_rate, rate) + piece)
+    return out + work
+
+
 def _check_readable_file(p: Path) -> bytes:
     """Fail with a sentence when ``p`` is not a readable, non-empty file; return its head."""
     try:
@@ -240,6 +265,12 @@ def _decode(
             f"Cannot import '{p}': its header says {channels} channels at {src_rate} Hz, so "
             "the file is damaged. Choose another file."
         )
+    if not MIN_RATE <= src_rate <= MAX_RATE:
+        raise AudioFileError(
+            f"Cannot import '{p}': its header says the sample rate is {src_rate} Hz, which is "
+            f"not an audio rate (SA3 Studio reads {MIN_RATE} Hz to {MAX_RATE // 1000} kHz), so "
+            "the header is damaged. Repair the file in another program, or choose another file."
+        )
     reported = snd.frames if 0 <= snd.frames < 1 << 62 else None
     declared = _container_frames(p, fmt, reported)
     if declared == 0:
@@ -254,7 +285,7 @@ def _decode(
 
     limit = max_bytes if max_bytes is not None else _default_memory_limit()
     out_frames = resampled_length(deliverable, src_rate, rate)
-    need = 2 * 4 * out_frames
+    need = import_memory_need(deliverable, channels, src_rate, rate, block_frames)
     if limit is not None and need > limit:
         raise AudioFileError(
             f"Cannot import '{p}': its {_duration(deliverable / src_rate)} of audio would need "

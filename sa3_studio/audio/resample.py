@@ -18,6 +18,17 @@ Quality = Literal["HQ", "VHQ"]
 
 _QUALITIES: frozenset[str] = frozenset({"HQ", "VHQ"})
 
+MAX_CHUNK_OUT = 1 << 18
+"""Output frames asked of one call into soxr's stream (bounds its working memory; soxr may
+return a burst of its internal block times the ratio, under a million frames within the
+accepted rates)."""
+
+MIN_RATE = 1000
+"""Lowest sample rate accepted (Hz): a lower one is a damaged header, not audio."""
+
+MAX_RATE = 768_000
+"""Highest sample rate accepted (Hz): four times the highest rate audio interfaces use."""
+
 
 def resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
     """Number of frames soxr produces for ``frames`` input frames.
@@ -150,9 +161,19 @@ class StreamResampler:
         return self._run(np.zeros((0, self._channels), dtype=np.float32), last=True)
 
     def _run(self, x: npt.NDArray[np.float32], *, last: bool) -> npt.NDArray[np.float32]:
-        """Feed one interleaved (frames, channels) block; returns (frames_out, channels)."""
+        """Feed one interleaved (frames, channels) block; returns (frames_out, channels).
+
+        The block goes to soxr in pieces whose output is at most :data:`MAX_CHUNK_OUT` frames,
+        so soxr's own buffers stay small whatever the ratio of the rates.
+        """
         if self._done:
             raise RuntimeError("the resampler was already flushed")
+        step = max(1, MAX_CHUNK_OUT * self._from // self._to)
+        if x.shape[0] > step:
+            parts = [self._run(x[i : i + step], last=False) for i in range(0, x.shape[0], step)]
+            if last:
+                parts.append(self._run(x[:0], last=True))
+            return np.concatenate(parts) if len(parts) > 1 else parts[0]
         self._in += x.shape[0]
         y = np.asarray(
             self._stream.resample_chunk(np.ascontiguousarray(x), last=last), dtype=np.float32

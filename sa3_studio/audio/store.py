@@ -378,6 +378,16 @@ class ProjectFile:
             int(row[1]), float(row[2]), int(steps[0]), "" if label is None else label[0]
         )
 
+    def current_digest(self, slot: str) -> str | None:
+        """Manifest digest of ``slot``'s current state, or None when it is empty."""
+        with self._transaction(write=False) as con:
+            row = con.execute(
+                "SELECT h.digest FROM slot s JOIN history h ON h.slot = s.name AND "
+                "h.pos = s.current WHERE s.name = ?",
+                (slot,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def has(self, slot: str) -> bool:
         """True when ``slot`` holds a history."""
         return self.slot_info(slot) is not None
@@ -1071,6 +1081,13 @@ class AutosaveWriter:
             ProjectFileError: the disk is full or the file cannot be written.
         """
         with self._lock:
+            if self.file.current_digest(SAVED) == history.current_snapshot.digest:
+                # The saved state (an autosave queued behind the save that wrote it): nothing
+                # newer to keep, so no recovery is offered for it.
+                if self.file.has(AUTOSAVE):
+                    self.file.clear(AUTOSAVE)
+                self._remove_pointer()
+                return
             if self.pointer is not None and not self._pointer_written:
                 _write_pointer(self.pointer, self.file.path)
                 self._pointer_written = True

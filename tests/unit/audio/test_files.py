@@ -26,6 +26,7 @@ from sa3_studio.audio.files import (
     export_stems,
     export_support,
     import_audio,
+    import_memory_need,
     slice_with_handles,
 )
 from sa3_studio.audio.loudness import integrated_loudness
@@ -358,7 +359,8 @@ def test_truncated_ogg_is_marked_although_its_length_is_unknown(
 def test_file_too_long_for_the_memory_limit_is_refused_before_reading(tmp_path: Path) -> None:
     path = write_source(tmp_path / "long.wav", tone(2.0), SR, "WAV", "PCM_16")
     progress: list[int] = []
-    need = 2 * 4 * 2 * SR
+    need = import_memory_need(2 * SR, 2, SR, SR)
+    assert need > 2 * 4 * 2 * SR  # the decoded blocks count too, not only the result
     with pytest.raises(AudioFileError, match=r"long\.wav.*memory.*Split the file") as err:
         import_audio(path, max_bytes=need - 1, on_progress=lambda d, t: progress.append(d))
     assert "2.0 seconds" in str(err.value)
@@ -696,3 +698,40 @@ def test_riff_size_of_an_exported_wav_is_consistent(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert raw[:4] == b"RIFF"
     assert struct.unpack_from("<I", raw, 4)[0] == len(raw) - 8
+
+
+def _wav_claiming_rate(path: Path, rate: int, seconds: float = 2.0) -> Path:
+    """A 16-bit stereo WAV written at 44.1 kHz whose header then claims ``rate`` Hz."""
+    write_source(path, tone(seconds), SR, "WAV", "PCM_16")
+    raw = bytearray(path.read_bytes())
+    fmt = raw.index(b"fmt ")
+    struct.pack_into("<II", raw, fmt + 12, rate, rate * 4)  # sample rate, byte rate
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3, 999, 768_001, 4_000_000])
+def test_a_header_with_an_absurd_rate_is_a_clear_error(tmp_path: Path, rate: int) -> None:
+    bad = _wav_claiming_rate(tmp_path / f"claims-{rate}.wav", rate, seconds=1.0)
+    assert sf.info(str(bad)).samplerate == rate  # the decoder believes the header
+    with pytest.raises(AudioFileError, match=rf"{rate} Hz, which is not an audio rate") as info:
+        import_audio(bad)
+    assert f"claims-{rate}.wav" in str(info.value)
+
+
+@pytest.mark.parametrize("rate", [1000, 768_000])
+def test_the_extreme_accepted_rates_import(tmp_path: Path, rate: int) -> None:
+    ok = _wav_claiming_rate(tmp_path / f"edge-{rate}.wav", rate, seconds=0.05)
+    frames = sf.info(str(ok)).frames
+    audio, info = import_audio(ok)
+    assert info.original_rate == rate
+    assert audio.shape == (2, resampled_length(frames, rate, SR))
+
+
+def test_the_memory_check_counts_the_working_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "short.wav"
+    sf.write(str(path), tone(0.01, rate=48000), 48000, subtype="PCM_16")
+    out_bytes = 2 * 4 * resampled_length(sf.info(str(path)).frames, 48000, SR)
+    # Enough for the result alone, not for the result and the blocks decoded on the way.
+    with pytest.raises(AudioFileError, match="memory"):
+        import_audio(path, max_bytes=out_bytes + 1024)

@@ -104,3 +104,29 @@ def test_bad_quality_and_shape() -> None:
         resample(np.zeros((1, 2, 10), np.float32), 48000, 44100)
     with pytest.raises(ValueError, match="expected"):
         StreamResampler(48000, 44100, 2).process(np.zeros((3, 10), np.float32))
+
+
+def test_an_extreme_ratio_is_streamed_in_bounded_pieces() -> None:
+    from sa3_studio.audio import resample as resample_module
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 20_000)).astype(np.float32)
+    src, dst = 1000, 768_000
+    calls: list[int] = []
+    stream = StreamResampler(src, dst, 2)
+    real = stream._stream
+
+    class Counting:
+        def resample_chunk(self, block: npt.NDArray[np.float32], last: bool) -> object:
+            out = real.resample_chunk(block, last=last)
+            calls.append(len(out))
+            return out
+
+    stream._stream = Counting()  # type: ignore[assignment]
+    y = np.concatenate([stream.process(x), stream.flush()], axis=1)
+    assert y.shape == (2, resampled_length(20_000, src, dst))
+    # soxr emits in bursts of its own block size times the ratio: bounded (a few MB), where
+    # one call with the whole block would return all 15 M frames at once.
+    assert max(calls) <= 4 * resample_module.MAX_CHUNK_OUT
+    assert len(calls) > 10
+    np.testing.assert_allclose(y, resample(x, src, dst), atol=2e-5)

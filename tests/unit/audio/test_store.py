@@ -315,6 +315,36 @@ def test_save_writes_the_saved_state_and_clears_the_autosave(
         assert file.slot_info(AUTOSAVE) is None
 
 
+def test_an_autosave_of_the_saved_state_leaves_nothing_to_recover(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    path = tmp_path / "q.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(entries[:3], 2))
+    session.commit(record(entries[:3], 2))  # queued behind the save that wrote this state
+    assert session.recovered() is None
+    assert not list(recovery.glob("*.sa3ptr.json"))
+    session.commit(record(entries[:4], 3))  # a newer state is autosaved as usual
+    state = session.recovered()
+    assert state is not None
+    assert state.history.current == 3
+    session.close()
+    assert [r.project_path for r in find_recoverable(recovery)] == [path]
+
+
+def test_an_untitled_session_primes_its_file_with_the_opened_audio(recovery: Path) -> None:
+    entries = edit_chain()
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.prime(record(entries[:1], 0))
+    base = session.file.read(store.BASE)
+    assert base is not None
+    assert set(base.history.current_snapshot.audio) == set(snapshot_of(entries[0][1]).audio)
+    assert find_recoverable(recovery) == []  # a base alone is nothing to recover
+    session.close()
+    assert list(recovery.glob("*.sa3proj")) == []  # and leaves no file behind
+
+
 def test_saving_an_untitled_project_asks_for_save_as(recovery: Path) -> None:
     session = ProjectSession.new(recovery_dir=recovery)
     with pytest.raises(ProjectFileError, match="Save As"):
