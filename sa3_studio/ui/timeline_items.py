@@ -70,6 +70,21 @@ def _cosmetic(
     return pen
 
 
+MAX_TEXT_PX = 8192
+"""Widest text box handed to Qt (far wider than any screen; Qt's int geometry overflows)."""
+
+
+def clip_span(x0: float, x1: float, lo: float, hi: float) -> tuple[float, float]:
+    """``[x0, x1]`` cut to the visible ``[lo, hi]`` plus one view width on each side.
+
+    Every rectangle and line given to Qt goes through this: at extreme zoom a long span maps
+    to billions of pixels, which overflow Qt's integer geometry (and crash its painting).
+    What lies beyond the margin is off screen anyway.
+    """
+    margin = max(hi - lo, 1e-9)
+    return max(x0, lo - margin), min(x1, hi + margin)
+
+
 class _LayoutItem(pg.GraphicsObject):
     """Base: an item spanning the whole height whose bounds follow the shared layout."""
 
@@ -130,6 +145,7 @@ class SelectionItem(_LayoutItem):
             x0, x1 = a / rate, b / rate
             if x1 < lo or x0 > hi:
                 continue
+            x0, x1 = clip_span(x0, x1, lo, hi)
             painter.fillRect(QRectF(x0, 0.0, x1 - x0, bottom), self._theme.selection_fill)
             painter.setPen(edge)
             painter.drawLine(QPointF(x0, 0.0), QPointF(x0, bottom))
@@ -199,6 +215,7 @@ class RegionsItem(_LayoutItem):
             x0, x1 = a / rate, b / rate
             if x1 < lo or x0 > hi:
                 continue
+            x0, x1 = clip_span(x0, x1, lo, hi)
             selected = region.id in self._selected
             fill = QColor(theme.region_fill)
             if selected or region.id == self._hover:
@@ -225,7 +242,10 @@ class RegionsItem(_LayoutItem):
             painter.setFont(font)
             metrics = QFontMetrics(font)
             painter.setPen(theme.region_text)
-            elided = metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(inner.width()))
+            width = int(min(inner.width(), MAX_TEXT_PX))
+            if inner.width() > MAX_TEXT_PX:
+                inner.setWidth(MAX_TEXT_PX)
+            elided = metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
             flags = int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
             painter.drawText(inner, flags, elided)
         painter.restore()
@@ -271,15 +291,16 @@ class TakeOverlayItem(_LayoutItem):
             fill = QColor(theme.take_fill)
             if ov.active:
                 fill.setAlpha(min(255, fill.alpha() * 2))
-            painter.fillRect(QRectF(x0, 0.0, x1 - x0, 1.0), fill)
+            c0, c1 = clip_span(x0, x1, lo, hi)
+            painter.fillRect(QRectF(c0, 0.0, c1 - c0, 1.0), fill)
             src = ov.source
             if src is not None and src.frames > 0:
                 self._paint_take_wave(
                     painter, device, src, x0, max(lo, x0), min(hi, x1), px, hi - lo
                 )
             painter.setPen(_cosmetic(theme.take_wave, 1.5, Qt.PenStyle.DashLine))
-            painter.drawLine(QPointF(x0, 0.0), QPointF(x0, 1.0))
-            painter.drawLine(QPointF(x1, 0.0), QPointF(x1, 1.0))
+            painter.drawLine(QPointF(c0, 0.0), QPointF(c0, 1.0))
+            painter.drawLine(QPointF(c1, 0.0), QPointF(c1, 1.0))
             if ov.label:
                 badges.append((device.map(QPointF(max(x0, lo), 0.0)), ov.label))
         painter.save()
