@@ -39,6 +39,27 @@ def region_title(region: Region) -> str:
     return f"'{region.name}'" if region.name else format_range(region.start, region.end)
 
 
+REGION_NAME_CHARS = 32
+"""Longest name a region gets from its prompt."""
+
+
+def default_region_name(project: Project, prompt: str = "") -> str:
+    """The name a new region gets when none is given: the start of its prompt (a few words),
+    else "Region N" with N one more than the highest such number in the project."""
+    words = " ".join(prompt.split())
+    if words:
+        if len(words) <= REGION_NAME_CHARS:
+            return words
+        cut = words[: REGION_NAME_CHARS + 1].rsplit(" ", 1)[0] or words[:REGION_NAME_CHARS]
+        return cut.rstrip(" ,;:.") + "…"
+    highest = 0
+    for region in project.regions:
+        head, _, number = region.name.rpartition(" ")
+        if head == "Region" and number.isdigit():
+            highest = max(highest, int(number))
+    return f"Region {highest + 1}"
+
+
 def _check_span(project: Project, track_id: str, start: int, end: int, ignore: str | None) -> None:
     try:
         start, end = operator.index(start), operator.index(end)
@@ -69,7 +90,8 @@ def add_region(
     settings: GenerationSettings | None = None,
     region_id: str | None = None,
 ) -> tuple[Project, str]:
-    """Add a region ``[start, end)`` to a track.
+    """Add a region ``[start, end)`` to a track (named by :func:`default_region_name` when
+    ``name`` is empty).
 
     Returns:
         ``(new project, the new region's id)``.
@@ -89,7 +111,7 @@ def add_region(
         track_id,
         int(start),
         int(end),
-        name,
+        name or default_region_name(project, prompt),
         prompt,
         negative_prompt,
         settings or GenerationSettings(),

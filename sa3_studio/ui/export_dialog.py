@@ -28,6 +28,30 @@ from sa3_studio.app.export_request import ExportRequest, ExportWhat, FormatChoic
 
 SAMPLE_RATES = (22050, 32000, 44100, 48000, 88200, 96000)
 
+_FORBIDDEN = '<>:"/\\|?*'
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)}
+
+
+def safe_file_name(text: str) -> str:
+    """``text`` as a file name every common system and DAW accepts.
+
+    Times keep their digits ("1:59.64" becomes "1.59.64"), dashes become "-", characters
+    Windows refuses and control characters go, runs of spaces shrink to one, and the name
+    neither ends with a dot or space nor is a reserved device name ("CON", "COM1" ...).
+    """
+    out = []
+    for ch in text.replace("–", "-").replace("—", "-"):
+        if ch == ":":
+            out.append(".")
+        elif ch in _FORBIDDEN or ord(ch) < 32:
+            out.append(" ")
+        else:
+            out.append(ch)
+    name = " ".join("".join(out).split()).rstrip(" .")
+    if not name or name.split(".")[0].upper() in _RESERVED:
+        name = f"_{name}" if name else "export"
+    return name
+
 
 class ExportDialog(QDialog):
     """Choose what to export and how; :meth:`request` returns the choice.
@@ -189,13 +213,13 @@ class ExportDialog(QDialog):
         ext = fmt.extension if fmt else "wav"
         what = self.what()
         if what is ExportWhat.STEMS:
-            return self._dir / f"{self._base} stems"
+            return self._dir / safe_file_name(f"{self._base} stems")
         name = self._base
         if what is ExportWhat.SELECTION:
             name += " (selection)"
         elif what is ExportWhat.REGION:
             name += f" - {self.region_combo.currentText()}"
-        return self._dir / f"{name}.{ext}"
+        return self._dir / f"{safe_file_name(name)}.{ext}"
 
     def _refresh(self) -> None:
         is_region = self.what() is ExportWhat.REGION
@@ -212,7 +236,6 @@ class ExportDialog(QDialog):
             if p.suffix.lower() != f".{fmt.extension}":
                 self.path_edit.setText(str(p.with_suffix(f".{fmt.extension}")))
         rate = self.rate_combo.currentData()
-        bits = f"{fmt.bits}-bit " if fmt and fmt.bits else ""
         self.dither.setEnabled(bool(fmt and fmt.bits == 16))
         kind = {
             ExportWhat.MIX: "the whole mix",
@@ -221,7 +244,7 @@ class ExportDialog(QDialog):
             ExportWhat.STEMS: "one file per track into the folder",
         }[self.what()]
         self.summary.setText(
-            f"Writes {kind} as {bits}{fmt.label if fmt else '?'} at {rate} Hz."
+            f"Writes {kind} as {fmt.label} at {rate} Hz."
             if fmt
             else "No export format is available on this machine."
         )

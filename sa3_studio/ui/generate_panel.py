@@ -321,6 +321,8 @@ class GeneratePanel(QWidget):
         self.seed_spin.setValue(random_seed(self._rng))
         self._update_model_widgets()
         self._rebuild_queue()
+        self._grid_bpm = 0.0
+        self._sync_tempo()
         self.update_preview()
         wheel_only_when_focused(self)
 
@@ -328,6 +330,16 @@ class GeneratePanel(QWidget):
     def engine(self) -> EngineClient:
         """The model thread's client the panel queues on."""
         return self._engine
+
+    def _sync_tempo(self, *_: object) -> None:
+        # The song's tempo (View > Set Tempo) fills the Tempo field unless the user typed
+        # another one there.
+        grid = self._controller.document.project.meta.grid
+        bpm = float(grid.bpm) if grid is not None else 0.0
+        if bpm != self._grid_bpm:
+            if self.tempo_spin.value() in (0.0, self._grid_bpm):
+                self.tempo_spin.setValue(bpm)
+            self._grid_bpm = bpm
 
     def use_window_shortcut(self) -> None:
         """The window's Generate command (Ctrl+Return) replaces the prompt's own shortcut."""
@@ -696,6 +708,7 @@ class GeneratePanel(QWidget):
         s.selected_regions_changed.connect(self._schedule_preview)
         s.cursor_changed.connect(self._schedule_preview)
         c.document.project_changed.connect(self._schedule_preview)
+        c.document.project_changed.connect(self._sync_tempo)
         e.queue_changed.connect(self._rebuild_queue)
         e.progress.connect(self._on_progress)
         e.model_loading.connect(self._on_model_loading)

@@ -630,16 +630,17 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         a["edit.redo"].setText(doc.redo_text())
         a["edit.undo"].setEnabled(doc.history.can_undo)
         a["edit.redo"].setEnabled(doc.history.can_redo)
-        self.setWindowModified(doc.is_dirty)
         self._update_title()
 
     def _update_title(self) -> None:
         doc = self.services.document
         if doc.has_document:
+            # "[*]" is where Qt shows the unsaved mark; without it setWindowModified warns.
             self.setWindowTitle(f"{doc.title()}[*] — {APP_NAME}")
+            self.setWindowModified(doc.is_dirty)
         else:
+            self.setWindowModified(False)
             self.setWindowTitle(APP_NAME)
-        self.setWindowModified(doc.is_dirty)
 
     def _update_format_label(self, project: Project) -> None:
         if not self.services.document.has_document:
@@ -689,8 +690,14 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         self.services.session.set_snap(**{mode: on})
         flag = {"latent": "snap_latent", "beats": "snap_beats", "zero_crossings": "snap_zero"}[mode]
         self.services.settings.set_flag(flag, on)
-        if mode == "beats" and on and self.services.document.project.meta.grid is None:
-            self.status("Snap to beats needs a tempo: set one with View > Set Tempo.")
+        doc = self.services.document
+        if mode == "beats" and on and doc.has_document and doc.project.meta.grid is None:
+            # Beats need a tempo: ask for it; without one the snap goes back off.
+            self._tempo()
+            if doc.project.meta.grid is None:
+                self.status("Snap to beats needs a tempo: set one with View > Set Tempo.")
+                self.actions["view.snap_beats"].setChecked(False)
+                return
         self._update_grid_lines()
 
     def _set_follow(self, on: bool) -> None:

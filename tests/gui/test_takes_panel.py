@@ -55,7 +55,7 @@ def test_every_take_shows_seed_prompt_model_time_and_seam(qtbot, env):
     tree = panel.tree
     assert tree.topLevelItemCount() == 2
     first, second = tree.topLevelItem(0), tree.topLevelItem(1)
-    assert first.text(0).startswith("Region  0:04–0:06")
+    assert first.text(0).startswith("Region 1  0:04–0:06")
     assert "“snare fill”" in second.text(0)
     assert first.text(0).endswith("—   2 takes")
     takes = [first.child(i) for i in range(2)] + [second.child(i) for i in range(2)]

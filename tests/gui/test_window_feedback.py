@@ -1,0 +1,135 @@
+"""Seeing what is going on: which of A and B is heard, pending vs accepted takes, the title,
+region names, the tempo reaching the Generate panel, Snap to Beats asking for a tempo, and the
+export dialog's summary and file names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gui_helpers import open_file, prompts_of
+from test_generate_fakes import SR, Env, catalog, make_env, model_info, pad_bool_refcounts
+
+from sa3_studio.app.export_request import ExportWhat, FormatChoice
+from sa3_studio.app.generation import GenerateOptions
+from sa3_studio.document.region_edits import add_region, default_region_name
+from sa3_studio.ui.export_dialog import ExportDialog, safe_file_name
+from sa3_studio.ui.generate_panel import GeneratePanel
+from sa3_studio.ui.main_window import MainWindow
+from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
+
+WAIT_MS = 10_000
+
+
+@pytest.fixture(autouse=True)
+def _pad_bools() -> None:
+    pad_bool_refcounts()
+
+
+@pytest.fixture
+def env(qtbot) -> Iterator[Env]:
+    """A 20 s song with a region holding two pending takes."""
+    e = make_env(model=model_info())
+    p, rid = add_region(e.document.project, "track-1", 4 * SR, 6 * SR)
+    e.document.set_project(p)
+    e.session.set_selected_regions([rid])
+    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
+        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=2))
+    yield e
+    e.close()
+
+
+def test_ab_button_and_waveform_badge_say_what_is_heard(qtbot, env):
+    panel = TakesPanel(env.controller)
+    qtbot.addWidget(panel)
+    c = env.controller
+    (pending,) = timeline_overlays(c.overlays(), hearing_take=c.hearing_take())
+    assert "pending, not in the mix" in pending.label
+    assert panel.ab_button.text() == "A | B"
+    panel.audition()
+    assert panel.ab_button.text() == "Hearing B: take"
+    assert "You hear the take (B)" in panel.ab_button.toolTip()
+    (playing,) = timeline_overlays(c.overlays(), hearing_take=c.hearing_take())
+    assert "hearing B, the take" in playing.label
+    with qtbot.waitSignal(c.ab_changed, timeout=WAIT_MS):
+        panel.toggle_ab()
+    assert panel.ab_button.text() == "Hearing A: original"
+    assert "You hear the original (A)" in panel.ab_button.toolTip()
+    (original,) = timeline_overlays(c.overlays(), hearing_take=c.hearing_take())
+    assert "hearing A, the original" in original.label
+    panel.audition()  # stop
+    assert panel.ab_button.text() == "A | B"
+
+
+def test_regions_are_named_in_order_or_from_their_prompt(env):
+    project = env.document.project
+    assert [r.name for r in project.regions] == ["Region 1"]
+    project, rid = add_region(project, "track-1", 8 * SR, 9 * SR)
+    assert project.region(rid).name == "Region 2"
+    project, rid = add_region(project, "track-1", 10 * SR, 11 * SR, prompt="  warm   rhodes ")
+    assert project.region(rid).name == "warm rhodes"
+    long = "a very long prompt about brushed drums and a walking bass line"
+    assert default_region_name(project, long) == "a very long prompt about brushed…"
+    project, rid = add_region(project, "track-1", 12 * SR, 13 * SR, name="Chorus")
+    assert project.region(rid).name == "Chorus"
+    assert default_region_name(project) == "Region 3"
+
+
+def test_set_tempo_reaches_the_generate_panel(qtbot, env):
+    panel = GeneratePanel(env.controller, catalog([model_info()]))
+    qtbot.addWidget(panel)
+    assert panel.tempo_spin.value() == 0.0
+    env.document.set_tempo(96.0)
+    assert panel.tempo_spin.value() == pytest.approx(96.0)
+    env.document.set_tempo(120.0)
+    assert panel.tempo_spin.value() == pytest.approx(120.0)
+    # A tempo typed into the panel is the user's: a later song tempo leaves it alone.
+    panel.tempo_spin.setValue(140.0)
+    env.document.set_tempo(100.0)
+    assert panel.tempo_spin.value() == pytest.approx(140.0)
+
+
+def test_title_and_snap_to_beats_without_a_tempo(
+    qtbot: Any, qtlog: Any, window: MainWindow, song_file: Path
+) -> None:
+    assert window.windowTitle() == "SA3 Studio"
+    open_file(qtbot, window, song_file)
+    assert window.windowTitle() == "song[*] — SA3 Studio"
+    doc = window.services.document
+    assert doc.project.meta.grid is None
+    prompts = prompts_of(window)
+    prompts.tempo_answer = None  # the user cancels the tempo question: the snap stays off
+    window.actions["view.snap_beats"].setChecked(True)
+    assert not window.actions["view.snap_beats"].isChecked()
+    assert not window.services.session.snap.beats
+    prompts.tempo_answer = 110.0
+    window.actions["view.snap_beats"].setChecked(True)
+    assert window.actions["view.snap_beats"].isChecked()
+    assert doc.project.meta.grid is not None
+    assert doc.project.meta.grid.bpm == pytest.approx(110.0)
+    window.actions["file.close"].trigger()
+    assert window.windowTitle() == "SA3 Studio"
+    assert not [r for r in qtlog.records if "[*]" in r.message]
+
+
+def test_export_summary_and_file_names_every_system_accepts(qtbot, tmp_path: Path):
+    formats = [
+        FormatChoice("wav24", "WAV 24-bit", "wav", 24),
+        FormatChoice("mp3", "MP3", "mp3", None),
+    ]
+    dlg = ExportDialog(
+        formats,
+        [("r1", "Region  1:59.64–2:05.68")],
+        default_dir=tmp_path,
+        base_name="song1",
+    )
+    qtbot.addWidget(dlg)
+    assert dlg.summary.text() == "Writes the whole mix as WAV 24-bit at 44100 Hz."
+    dlg.set_what(ExportWhat.REGION)
+    name = Path(dlg.path_edit.text()).name
+    assert name == "song1 - Region 1.59.64-2.05.68.wav"
+    assert safe_file_name('a<b>c:"d"/e\\f|g?h*') == "a b c. d e f g h"
+    assert safe_file_name("CON") == "_CON"
+    assert safe_file_name("take. ") == "take"
