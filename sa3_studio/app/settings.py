@@ -45,6 +45,25 @@ class Preferences:
     autosave_seconds: int = 3
 
 
+@dataclass(frozen=True, slots=True)
+class GenerationChoices:
+    """The Generate panel's choices that are kept between sessions (per user).
+
+    Attributes:
+        model_path: folder of the chosen model ("" = the first one found).
+        takes: takes made per region.
+        loras: ``(file, strength)`` of the applied LoRAs, in order.
+        prefix: the prompt's tag prefix ("" = the model's default).
+        sampler: the sampler of -base models ("" = the default).
+    """
+
+    model_path: str = ""
+    takes: int = 2
+    loras: tuple[tuple[str, float], ...] = ()
+    prefix: str = ""
+    sampler: str = ""
+
+
 def _to_bool(value: object, default: bool) -> bool:
     # QSettings' INI backend hands booleans back as the strings "true"/"false".
     if isinstance(value, bool):
@@ -176,6 +195,37 @@ class AppSettings(QObject):
     def set_value(self, name: str, value: float) -> None:
         """Remember a number."""
         self._store.setValue(f"view/{name}", float(value))
+
+    # -- the Generate panel's choices ----------------------------------------------------------
+
+    def generation_choices(self) -> GenerationChoices:
+        """The Generate panel's remembered choices (defaults where nothing valid is stored)."""
+        s, d = self._store, GenerationChoices()
+        paths = _to_str_list(s.value("generate/lora_paths", []))
+        strengths = _to_str_list(s.value("generate/lora_strengths", []))
+        loras = tuple(
+            (path, _to_float(strengths[i] if i < len(strengths) else 1.0, 1.0))
+            for i, path in enumerate(paths)
+            if path
+        )
+        return GenerationChoices(
+            model_path=str(s.value("generate/model_path", d.model_path) or ""),
+            takes=min(max(_to_int(s.value("generate/takes", d.takes), d.takes), 1), 8),
+            loras=loras,
+            prefix=str(s.value("generate/prefix", d.prefix) or ""),
+            sampler=str(s.value("generate/sampler", d.sampler) or ""),
+        )
+
+    def set_generation_choices(self, choices: GenerationChoices) -> None:
+        """Remember the Generate panel's choices (written to disk at once)."""
+        s = self._store
+        s.setValue("generate/model_path", choices.model_path)
+        s.setValue("generate/takes", int(choices.takes))
+        s.setValue("generate/lora_paths", [path for path, _ in choices.loras])
+        s.setValue("generate/lora_strengths", [f"{v:g}" for _, v in choices.loras])
+        s.setValue("generate/prefix", choices.prefix)
+        s.setValue("generate/sampler", choices.sampler)
+        s.sync()
 
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
         """The saved (geometry, dock/toolbar state) of the main window, if any."""

@@ -68,7 +68,7 @@ from sa3_studio.app.generation import (
 )
 from sa3_studio.app.generation_controller import GenerationController
 from sa3_studio.app.services import EditorServices
-from sa3_studio.app.settings import Preferences
+from sa3_studio.app.settings import AppSettings, Preferences
 from sa3_studio.engine.api import (
     BASE_DEFAULT_CFG,
     BASE_DEFAULT_STEPS,
@@ -78,6 +78,7 @@ from sa3_studio.engine.api import (
 )
 from sa3_studio.ui.focus import wheel_only_when_focused
 from sa3_studio.ui.generation_actions import bind_generation_actions
+from sa3_studio.ui.generation_choices import remember_choices
 from sa3_studio.ui.models_dialog import ModelsDialog, registry_catalog
 from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
 from sa3_studio.ui.timeline import TimelineWidget
@@ -250,6 +251,7 @@ class GeneratePanel(QWidget):
     """
 
     get_models_requested = Signal()
+    loras_changed = Signal()
 
     def __init__(
         self,
@@ -620,12 +622,15 @@ class GeneratePanel(QWidget):
         self.lora_rows.append(row)
         self.lora_list.addWidget(row)
         wheel_only_when_focused(row)
+        row.strength.valueChanged.connect(lambda *_: self.loras_changed.emit())
+        self.loras_changed.emit()
         return row
 
     def _remove_lora_row(self, row: LoraRow) -> None:
         self.lora_rows.remove(row)
         self.lora_list.removeWidget(row)
         row.deleteLater()
+        self.loras_changed.emit()
 
     def _build_context(self, lay: QVBoxLayout) -> None:
         lay.addWidget(_section("Context"))
@@ -1080,6 +1085,7 @@ def install_generation_ui(
     catalog: ModelCatalog,
     *,
     models_folder: str = "",
+    settings: AppSettings | None = None,
 ) -> GenerationUi:
     """Dock the Generate and Takes panels in ``window`` and wire them to ``controller``.
 
@@ -1123,6 +1129,9 @@ def install_generation_ui(
     controller.status.connect(lambda text: window.status(text))
     controller.takes_added.connect(on_takes)
     takes.copy_settings.connect(panel.apply_options)
+    if settings is not None:  # the user's model, takes, LoRAs, prefix and sampler
+        for note in remember_choices(panel, controller, settings):
+            window.status(note)
     window_actions = getattr(window, "actions", None)
     if isinstance(window_actions, dict):
         bind_generation_actions(window_actions, panel, takes)
@@ -1158,7 +1167,13 @@ def attach_generation(
     controller.set_crossfade_ms(prefs.crossfade_ms)
     if catalog is None:
         catalog = registry_catalog(lambda: services.settings.preferences().models_folder)
-    ui = install_generation_ui(window, controller, catalog, models_folder=prefs.models_folder)
+    ui = install_generation_ui(
+        window,
+        controller,
+        catalog,
+        models_folder=prefs.models_folder,
+        settings=services.settings,
+    )
 
     def on_preferences(new: Preferences) -> None:
         engine.set_compute(new.compute_device, new.precision)
