@@ -22,6 +22,7 @@ commands:
   inpaint     regenerate regions of an audio file in place
   continue    extend an audio file
   vary        audio-to-audio variation
+  loop        make a loop repeat without a seam (regenerate where its end meets its start)
   models      list, download and verify model weights
 
 Run `sa3-studio COMMAND --help` for the options of a command.
@@ -72,9 +73,41 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
         "--output",
         default=None,
         metavar="FILE",
-        help="output .wav (32-bit float) or .flac (24-bit); several takes are written as "
-        "FILE_1.wav, FILE_2.wav, ... (default: COMMAND_SEED.wav)",
+        help="output .wav, .flac, .ogg or .mp3; several takes are written as FILE_1.wav, "
+        "FILE_2.wav, ... (default: COMMAND_SEED with the source's extension, or .wav)",
     )
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="sample rate of the output (default: the source's; 44100 for generate)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="channels of the output (default: the source's; 2 for generate); a source with "
+        "more than two channels needs --channels 2",
+    )
+    p.add_argument(
+        "--subtype",
+        choices=("PCM_16", "PCM_24", "FLOAT"),
+        default=None,
+        help="sample format of a .wav or .flac output (default: the source's when the "
+        "container can hold it, else 32-bit float WAV or 24-bit FLAC)",
+    )
+    p.add_argument(
+        "--context",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="longest stretch sent to the model at once (default: as long as it allows); "
+        "longer sources go through windows around the regions",
+    )
+    p.add_argument("--bpm", type=float, default=None, help="tempo added to the prompt")
+    p.add_argument("--key", default=None, help="key added to the prompt, e.g. 'A minor'")
     p.add_argument(
         "--no-prefix",
         action="store_true",
@@ -97,7 +130,7 @@ def _add_splice_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-COMMANDS = ("generate", "inpaint", "continue", "vary", "models")
+COMMANDS = ("generate", "inpaint", "continue", "vary", "loop", "models")
 _USAGE = "sa3-studio [-h] [--version] [-v] [FILE | COMMAND ...]"
 
 
@@ -169,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     cont.add_argument(
         "--duration",
         type=float,
-        required=True,
-        help="total length in seconds (source plus continuation)",
+        default=None,
+        help="total length in seconds (source plus continuation); for a source already "
+        "longer, the seconds to add",
+    )
+    cont.add_argument("--add", type=float, default=None, help="seconds to add")
+    cont.add_argument(
+        "--before", action="store_true", help="add before the start instead of after the end"
     )
     _add_splice_options(cont)
 
@@ -183,8 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--init-noise-level", type=float, default=0.9, help="0..1; lower stays closer (0.9)"
     )
     vary.add_argument(
-        "--duration", type=float, default=None, help="seconds to make (default: the file's)"
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds from the file's start to vary (default: all of it); the rest is kept",
     )
+
+    loop = sub.add_parser(
+        "loop", help="make a loop repeat without a seam (regenerate where its end meets its start)"
+    )
+    _add_generation_options(loop)
+    loop.add_argument("--audio", required=True, metavar="FILE", help="the loop (any format/rate)")
+    loop.add_argument(
+        "--seam",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds regenerated around the join (default 2, at most a third of the loop)",
+    )
+    _add_splice_options(loop)
 
     models = sub.add_parser("models", help="list, download and verify model weights")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

@@ -26,20 +26,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
-from sa3_studio.engine.api import CancelToken, GenerationRequest, GenerationResult, ModelInfo
-from sa3_studio.errors import Cancelled, Sa3Error
+from sa3_studio.engine.api import CancelToken, ModelInfo, PipelineLike
+from sa3_studio.errors import AudioFileError, Cancelled, Sa3Error
 
 if TYPE_CHECKING:
-    from sa3_studio.engine.pipeline import Pipeline
+    from sa3_studio.audio.files import ExportFormat
+    from sa3_studio.workflow import ModelLimits, Plan, Settings, WindowPlan
+    from sa3_studio.workflow.loop import LoopPlan
 
 MODEL_RATE_FALLBACK = 44100
+OUTPUT_RATE = 44100
+"""Rate of ``generate``'s files unless --rate says otherwise."""
 DEFAULT_DURATION_S = 30.0
-PROMPT_TAG_START = "TrackType:"
 
 FloatAudio = npt.NDArray[np.float32]
 
@@ -104,6 +107,9 @@ def _size(n: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+GENERATION_COMMANDS = ("generate", "inpaint", "continue", "vary", "loop")
+
+
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the subcommand in ``args``; returns the process exit code.
 
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     """
     console = _Console(out or sys.stdout, err or sys.stderr)
     command = args.command
-    if command in ("generate", "inpaint", "continue", "vary"):
+    if command in GENERATION_COMMANDS:
         return _run_generation(args, console)
     if command == "models":
         action = args.models_command
@@ -242,40 +248,172 @@ def _resolve_model(name: str | None) -> ModelInfo:
 
 
 # --------------------------------------------------------------------------------------------
-# Generation
+# Generation: files in and out here; planning, requests and splicing in sa3_studio.workflow
 # --------------------------------------------------------------------------------------------
+
+_CONTAINERS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """An input file, at the model's rate (for the model) and at its own (for splicing)."""
+    """An input file at its own rate and channel count, exactly as it holds its samples."""
 
     path: Path
-    model: FloatAudio  # (2, n) at the model's rate
-    native: FloatAudio  # (2, m) at the file's rate
-    native_rate: int
+    audio: FloatAudio  # (C, n) at ``rate``
+    rate: int
+    container: str  # libsndfile's name: "WAV", "FLAC", "OGG", ...
+    subtype: str  # "PCM_24", "FLOAT", ...
     notices: tuple[str, ...] = ()
 
-    def seconds(self, rate: int) -> float:
-        return float(self.model.shape[-1]) / rate
+    @property
+    def frames(self) -> int:
+        return int(self.audio.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.audio.shape[0])
+
+    def describe(self) -> str:
+        return (
+            f"{self.path.name}: {self.frames / self.rate:.3f} s, {self.rate} Hz, "
+            f"{self.channels} channel{'s' if self.channels != 1 else ''}, "
+            f"{self.container} {self.subtype}"
+        )
 
 
-def _read_source(path: str, model_rate: int) -> _Source:
+def _read_source(path: str) -> _Source:
+    """Read a file without converting it (its rate, channels and samples as they are).
+
+    Raises:
+        AudioFileError: the file is missing, not audio, or unreadable (the editor's import
+            names what is wrong).
+    """
+    import soundfile as sf
+
     from sa3_studio.audio.files import import_audio
 
     p = Path(path).expanduser()
-    audio, info = import_audio(p, sample_rate=model_rate)
-    native = audio
-    if info.original_rate != model_rate:
-        # The untouched samples at the file's own rate, so the output keeps them exactly.
-        native, _ = import_audio(p, sample_rate=info.original_rate)
+    try:
+        info = sf.info(str(p))
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True)  # (n, C)
+    except Exception:
+        audio, imported = import_audio(p)
+        if imported.original_rate != imported.sample_rate:
+            audio, imported = import_audio(p, sample_rate=imported.original_rate)
+        return _Source(
+            p,
+            np.ascontiguousarray(audio),
+            imported.original_rate,
+            imported.format,
+            imported.subtype,
+            tuple(imported.notices),
+        )
+    if data.shape[0] == 0:
+        raise AudioFileError(f"Cannot read '{p}': it contains no audio. Choose another file.")
+    audio = np.ascontiguousarray(data.T)
+    return _Source(p, audio, int(rate), str(info.format), str(info.subtype))
+
+
+def _convert_source(source: _Source, rate: int | None, channels: int | None) -> _Source:
+    """The source at the asked rate and channel count (a printed notice for each change).
+
+    Raises:
+        GenerationError: more than two channels and no ``--channels``.
+    """
+    from sa3_studio.audio.resample import resample
+    from sa3_studio.workflow.splice import check_channels
+
+    audio, notices = source.audio, list(source.notices)
+    if channels is not None and channels != source.channels:
+        if channels == 1:
+            audio = audio.mean(axis=0, keepdims=True, dtype=np.float32)
+        elif source.channels == 1:
+            audio = np.repeat(audio, 2, axis=0)
+        else:
+            from sa3_studio.audio.files import import_audio
+
+            # The editor's downmix of surround files (centre and surrounds folded in).
+            audio, _ = import_audio(source.path, sample_rate=source.rate)
+        notices.append(
+            f"{source.channels} channels were converted to {channels} (--channels); the "
+            f"result has {channels}."
+        )
+    elif source.channels > 2:
+        check_channels(source.channels)  # raises: the user chooses --channels 2
+    if rate is not None and rate != source.rate:
+        audio = resample(audio, source.rate, rate)
+        notices.append(f"{source.rate} Hz was converted to {rate} Hz (--rate).")
+    out_rate = rate or source.rate
     return _Source(
-        p,
-        np.ascontiguousarray(audio),
-        np.ascontiguousarray(native),
-        info.original_rate,
-        tuple(info.notices),
+        source.path,
+        np.ascontiguousarray(audio, dtype=np.float32),
+        out_rate,
+        source.container,
+        source.subtype,
+        tuple(notices),
     )
+
+
+def _output_format(
+    path: Path, source: _Source | None, subtype: str | None
+) -> tuple[ExportFormat, tuple[str, ...]]:
+    """The format to write: the source's own where the container allows, else the chosen one.
+
+    Raises:
+        Sa3Error: an extension or subtype that cannot be written.
+    """
+    from sa3_studio.audio.files import ExportFormat
+
+    container = _CONTAINERS.get(path.suffix.lower())
+    if container is None:
+        raise Sa3Error(
+            f"Cannot write {path.name}: the output must end in .wav, .flac, .ogg or .mp3."
+        )
+    by_pair = {(f.container, f.subtype): f for f in ExportFormat}
+    if container in ("OGG", "MP3"):
+        if subtype is not None:
+            raise Sa3Error(f"--subtype {subtype} does not apply to {container} files.")
+        return (ExportFormat.OGG_VORBIS if container == "OGG" else ExportFormat.MP3), ()
+    if subtype is not None:
+        fmt = by_pair.get((container, subtype))
+        if fmt is None:
+            raise Sa3Error(
+                f"{container} files cannot hold {subtype}; use PCM_16 or PCM_24"
+                + (" (or write a .wav file for FLOAT)." if container == "FLAC" else ".")
+            )
+        return fmt, ()
+    default = ExportFormat.WAV_FLOAT if container == "WAV" else ExportFormat.FLAC_24
+    if source is None or source.container != container:
+        return default, ()
+    same = by_pair.get((container, source.subtype))
+    if same is not None:
+        return same, ()
+    return default, (
+        f"{path.name}: {source.path.name} holds {source.subtype} samples, which are not "
+        f"written here; wrote {default.label} (choose another with --subtype).",
+    )
+
+
+def _default_suffix(source: _Source | None) -> str:
+    if source is not None:
+        suffix = source.path.suffix.lower()
+        if suffix in _CONTAINERS:
+            return suffix
+    return ".wav"
+
+
+def _output_paths(
+    output: str | None, command: str, seed: int, takes: int, suffix: str
+) -> list[Path]:
+    base = Path(output).expanduser() if output else Path(f"{command}_{seed}{suffix}")
+    if base.suffix.lower() not in _CONTAINERS:
+        raise Sa3Error(
+            f"Cannot write {base.name}: the output must end in .wav, .flac, .ogg or .mp3."
+        )
+    if takes == 1:
+        return [base]
+    return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(1, takes + 1)]
 
 
 def _parse_lora(spec: str) -> tuple[Path, float]:
@@ -296,32 +434,17 @@ def _parse_lora(spec: str) -> tuple[Path, float]:
     return p, strength
 
 
-def _full_prompt(prompt: str, info: ModelInfo, no_prefix: bool) -> str:
-    if no_prefix or not prompt.strip() or prompt.lstrip().startswith(PROMPT_TAG_START):
-        return prompt
-    return info.prompt_prefix + prompt
-
-
-def _output_paths(output: str | None, command: str, seed: int, takes: int) -> list[Path]:
-    base = Path(output).expanduser() if output else Path(f"{command}_{seed}.wav")
-    if base.suffix.lower() not in (".wav", ".flac"):
-        raise Sa3Error(
-            f"Cannot write {base.name}: the output must end in .wav (32-bit float) or .flac "
-            "(24-bit)."
-        )
-    if takes == 1:
-        return [base]
-    return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(1, takes + 1)]
-
-
 def _check_generation_args(args: argparse.Namespace) -> None:
     if args.batch < 1:
         raise Sa3Error("--batch must be at least 1 (the number of takes).")
     if args.steps is not None and args.steps < 1:
         raise Sa3Error("--steps must be at least 1.")
-    duration = getattr(args, "duration", None)
-    if duration is not None and not (duration > 0 and math.isfinite(duration)):
-        raise Sa3Error("--duration must be a positive number of seconds.")
+    for name in ("duration", "add", "context", "seam"):
+        value = getattr(args, name, None)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise Sa3Error(f"--{name} must be a positive number of seconds, not {value}.")
+    if args.rate is not None and not 1000 <= args.rate <= 768000:
+        raise Sa3Error(f"--rate {args.rate} Hz is not a usable sample rate (1000-768000).")
     if args.output:
         parent = Path(args.output).expanduser().parent
         if not parent.is_dir():
@@ -334,137 +457,141 @@ def _check_generation_args(args: argparse.Namespace) -> None:
                 "one end for every start."
             )
         for s, e in zip(starts, ends, strict=True):
-            if not (math.isfinite(s) and math.isfinite(e) and 0 <= s < e):
-                raise Sa3Error(
-                    f"The region {s}-{e} s is empty or negative; --inpaint-end must be after "
-                    "--inpaint-start."
-                )
-    if args.command in ("inpaint", "continue") and args.crossfade_ms < 0:
+            if not (math.isfinite(s) and math.isfinite(e)):
+                raise Sa3Error(f"The region {s}-{e} s is not a pair of numbers of seconds.")
+    if getattr(args, "crossfade_ms", 0.0) < 0:
         raise Sa3Error("--crossfade-ms must be zero or more.")
     if args.command == "vary" and not 0 < args.init_noise_level <= 1:
         raise Sa3Error("--init-noise-level must be greater than 0 and at most 1.")
 
 
+def _source_path(args: argparse.Namespace) -> str | None:
+    for name in ("inpaint_audio", "init_audio", "audio"):
+        value = getattr(args, name, None)
+        if value:
+            return str(value)
+    return None
+
+
+def _frames(seconds: float, rate: int) -> int:
+    """Seconds given on the command line, as frames of the source (the only float step)."""
+    return round(seconds * rate)
+
+
+def _plan(
+    args: argparse.Namespace, source: _Source | None, limits: ModelLimits, console: _Console
+) -> tuple[Plan, LoopPlan | None]:
+    """The workflow plan for the command (raises before any model is loaded)."""
+    from sa3_studio.workflow import plan as wp
+    from sa3_studio.workflow.loop import plan_loop
+
+    command = args.command
+    if command == "generate":
+        rate = args.rate or OUTPUT_RATE
+        seconds = args.duration if args.duration is not None else DEFAULT_DURATION_S
+        return wp.plan_new(_frames(seconds, rate), rate, limits), None
+    assert source is not None
+    rate, frames = source.rate, source.frames
+    if command == "inpaint":
+        regions = [
+            wp.SampleRange(_frames(s, rate), _frames(e, rate))
+            for s, e in zip(args.inpaint_start, args.inpaint_end, strict=True)
+        ]
+        return wp.plan_regions(frames, rate, regions, limits, context_s=args.context), None
+    if command == "vary":
+        if args.duration is not None:
+            frames = _frames(args.duration, rate)
+            if frames > source.frames:
+                raise Sa3Error(
+                    f"vary makes at most the length of {source.path.name} "
+                    f"({source.frames / rate:.3f} s), not {args.duration:g} s; use `continue` "
+                    "to make it longer."
+                )
+        return (
+            wp.plan_regions(
+                frames, rate, [wp.SampleRange(0, frames)], limits, mode=wp.Mode.VARY,
+                context_s=args.context,
+            ),
+            None,
+        )  # fmt: skip
+    if command == "loop":
+        seam = None if args.seam is None else _frames(args.seam, rate)
+        loop = plan_loop(frames, rate, limits, seam_frames=seam, context_s=args.context)
+        return loop.plan, loop
+    # continue
+    if args.add is not None:
+        added = _frames(args.add, rate)
+    elif args.duration is None:
+        raise Sa3Error("`continue` needs --add SECONDS (or --duration, the total length).")
+    else:
+        total = _frames(args.duration, rate)
+        added = total - frames
+        if added <= 0:
+            added = total
+            console.note(
+                f"{source.path.name} is already {frames / rate:.3f} s long, longer than "
+                f"--duration {args.duration:g}; adding {args.duration:g} s to it instead "
+                f"(use --add to say how much to add)."
+            )
+    side = "before" if args.before else "after"
+    return wp.plan_extend(frames, rate, side, added, limits, context_s=args.context), None
+
+
 def _run_generation(args: argparse.Namespace, console: _Console) -> int:
+    from sa3_studio.workflow import ModelLimits, Settings
+    from sa3_studio.workflow.request import PROMPT_PREFIXES, default_prefix, random_seed
+
     _check_generation_args(args)
     info = _resolve_model(args.model)
-    rate = info.sample_rate or MODEL_RATE_FALLBACK
     source: _Source | None = None
-    if args.command in ("inpaint", "continue"):
-        source = _read_source(args.inpaint_audio, rate)
-    elif args.command == "vary":
-        source = _read_source(args.init_audio, rate)
+    path = _source_path(args)
+    if path is not None:
+        source = _convert_source(_read_source(path), args.rate, args.channels)
+    loras = [_parse_lora(spec) for spec in args.lora]
+    limits = ModelLimits.of(info.sample_rate or MODEL_RATE_FALLBACK, info.max_seconds or 120.0)
+    plan, loop = _plan(args, source, limits, console)
+    seed = args.seed if args.seed is not None and args.seed >= 0 else random_seed()
+    prefix = "" if args.no_prefix else PROMPT_PREFIXES[default_prefix(info.name)]
+    settings = Settings(
+        prompt=args.prompt,
+        prefix=prefix,
+        negative_prompt=args.negative_prompt or "",
+        tempo_bpm=args.bpm,
+        key=args.key or "",
+        seed=seed,
+        takes=args.batch,
+        steps=args.steps,
+        cfg_scale=args.cfg_scale,
+        sampler=args.sampler,
+        vary_strength=getattr(args, "init_noise_level", 0.6),
+        loras=tuple((str(p), s) for p, s in loras),
+    )
+    suffix = _default_suffix(source)
+    paths = _output_paths(args.output, args.command, seed, settings.takes, suffix)
+    formats = [_output_format(p, source, args.subtype) for p in paths]
     if source is not None:
+        console.note(source.describe())
         for notice in source.notices:
             console.note(f"{source.path.name}: {notice}")
-    loras = [_parse_lora(spec) for spec in args.lora]
-
-    prompt = _full_prompt(args.prompt, info, args.no_prefix)
-    seed = args.seed if args.seed is not None and args.seed >= 0 else _random_seed()
-    request, splice = _build_request(args, source, prompt, seed, rate)
-    paths = _output_paths(args.output, args.command, seed, request.batch_size)
 
     console.note(f"Model: {info.name} ({info.path})")
-    pipe = _load(info, args, console)
-    for path, strength in loras:
-        pipe.add_lora(path, strength)
-        console.note(f"LoRA: {path.name} at strength {strength:g}")
-    console.line(f"Prompt: {prompt!r}")
-    if request.negative_prompt:
-        console.line(f"Negative prompt: {request.negative_prompt!r}")
+    for line in loop.describe() if loop is not None else plan.describe():
+        console.line(line[0].upper() + line[1:])
+    pipe = make_pipeline(info, args, console)
+    for p, strength in loras:
+        console.note(f"LoRA: {p.name} at strength {strength:g}")
+    console.line(f"Prompt: {settings.full_prompt()!r}")
+    if settings.negative_prompt:
+        console.line(f"Negative prompt: {settings.negative_prompt!r}")
     console.line(f"Seed: {seed}")
 
-    result = _generate(pipe, request, console)
-    _write_outputs(args, console, info, prompt, result, source, splice, paths)
+    outputs = _generate(pipe, plan, settings, source, loop, args, console)
+    _write_outputs(args, console, info, settings, plan, outputs, source, paths, formats)
     return 0
 
 
-def _random_seed() -> int:
-    return int(np.random.default_rng().integers(0, 2**31 - 1))
-
-
-@dataclass(frozen=True, slots=True)
-class _Splice:
-    """Where the regenerated audio goes back into the source (seconds, model time)."""
-
-    regions: tuple[tuple[float, float], ...]
-    continuation_from: float | None = None  # source length, for `continue`
-    total: float = 0.0  # output length in seconds
-
-
-def _build_request(
-    args: argparse.Namespace,
-    source: _Source | None,
-    prompt: str,
-    seed: int,
-    rate: int,
-) -> tuple[GenerationRequest, _Splice | None]:
-    common: dict[str, Any] = {
-        "prompt": prompt,
-        "negative_prompt": args.negative_prompt,
-        "steps": args.steps,
-        "cfg_scale": args.cfg_scale,
-        "sampler": args.sampler,
-        "seed": seed,
-        "batch_size": args.batch,
-    }
-    command = args.command
-    if command == "generate":
-        duration = args.duration if args.duration is not None else DEFAULT_DURATION_S
-        return GenerationRequest(duration=duration, **common), None
-    assert source is not None
-    length = source.seconds(rate)
-    if command == "vary":
-        duration = args.duration if args.duration is not None else length
-        return (
-            GenerationRequest(
-                duration=duration,
-                init_audio=source.model,
-                init_noise_level=args.init_noise_level,
-                **common,
-            ),
-            None,
-        )
-    raw = bool(args.raw)
-    margin = 0.05  # decode a little beyond the splice, for the resampler's filter
-    if command == "inpaint":
-        regions = tuple(sorted(zip(args.inpaint_start, args.inpaint_end, strict=True)))
-        if regions[-1][1] > length + 0.5 / rate:
-            s, e = regions[-1]
-            raise Sa3Error(
-                f"The region {s}-{e} s ends after the end of {source.path.name} "
-                f"({length:.3f} s); to make the audio longer, use `sa3-studio continue`."
-            )
-        decode = None if raw else (max(0.0, regions[0][0] - margin), regions[-1][1] + margin)
-        request = GenerationRequest(
-            duration=length,
-            inpaint_audio=source.model,
-            inpaint_regions=regions,
-            decode_range=decode,
-            **common,
-        )
-        return request, _Splice(regions=regions, total=length)
-    # continue: regenerate everything after the source, up to --duration
-    if args.duration is None or args.duration <= length:
-        raise Sa3Error(
-            f"`continue` needs --duration: the total length in seconds, longer than "
-            f"{source.path.name} ({length:.2f} s)."
-        )
-    fade = args.crossfade_ms / 1000.0
-    decode = None if raw else (max(0.0, length - fade - margin), args.duration)
-    request = GenerationRequest(
-        duration=args.duration,
-        inpaint_audio=source.model,
-        inpaint_regions=((length, args.duration),),
-        decode_range=decode,
-        **common,
-    )
-    return request, _Splice(
-        regions=((length, args.duration),), continuation_from=length, total=args.duration
-    )
-
-
-def _load(info: ModelInfo, args: argparse.Namespace, console: _Console) -> Pipeline:
+def make_pipeline(info: ModelInfo, args: argparse.Namespace, console: _Console) -> PipelineLike:
+    """The one place the commands make a pipeline (a loaded model, here on this machine)."""
     from sa3_studio.engine.pipeline import load_pipeline
 
     t0 = time.perf_counter()
@@ -482,103 +609,88 @@ def _load(info: ModelInfo, args: argparse.Namespace, console: _Console) -> Pipel
     return pipe
 
 
-def _generate(pipe: Pipeline, request: GenerationRequest, console: _Console) -> GenerationResult:
+def _generate(
+    pipe: PipelineLike,
+    plan: Plan,
+    settings: Settings,
+    source: _Source | None,
+    loop: LoopPlan | None,
+    args: argparse.Namespace,
+    console: _Console,
+) -> tuple[FloatAudio, ...]:
+    from sa3_studio.workflow.run import run_plan
+
     t0 = time.perf_counter()
     token = CancelToken()
+    count = len(plan.windows)
 
     def on_step(done: int, total: int) -> None:
         elapsed = time.perf_counter() - t0
         console.bar("Generating", done, total, f"step {done}/{total}, {elapsed:.1f} s")
 
+    def on_window(number: int, _window: WindowPlan) -> None:
+        if count > 1:
+            console.note(f"Window {number} of {count}")
+
+    audio = None if source is None else source.audio
+    if loop is not None and audio is not None:
+        audio = loop.turn(audio)
     console.bar("Generating", 0, 1, "preparing")
     try:
-        result = pipe.generate(request, on_step=on_step, cancel=token)
+        outcome = run_plan(
+            pipe,
+            plan,
+            settings,
+            audio,
+            crossfade_frames=round(getattr(args, "crossfade_ms", 0.0) / 1000.0 * plan.rate),
+            raw=bool(getattr(args, "raw", False)),
+            on_step=on_step,
+            on_window=on_window,
+            cancel=token,
+        )
     except KeyboardInterrupt:
         token.cancel()
         console.end_bar()
         raise Cancelled("Generation was interrupted; nothing was written.") from None
     console.end_bar()
     console.note(f"Generated in {time.perf_counter() - t0:.1f} s")
-    return result
+    outputs = outcome.outputs
+    if loop is not None:
+        outputs = tuple(loop.unturn(o) for o in outputs)
+    return tuple(np.ascontiguousarray(o, dtype=np.float32) for o in outputs)
 
 
 def _write_outputs(
     args: argparse.Namespace,
     console: _Console,
     info: ModelInfo,
-    prompt: str,
-    result: GenerationResult,
+    settings: Settings,
+    plan: Plan,
+    outputs: tuple[FloatAudio, ...],
     source: _Source | None,
-    splice: _Splice | None,
     paths: list[Path],
+    formats: list[tuple[ExportFormat, tuple[str, ...]]],
 ) -> None:
-    from sa3_studio.audio.files import ExportFormat, ExportOptions, ExportTags, export_audio
+    from sa3_studio.audio.files import ExportOptions, ExportTags, export_audio
+    from sa3_studio.workflow.splice import to_channels
 
-    takes = result.audio.shape[0]
-    rate = result.sample_rate
-    for i, path in enumerate(paths):
-        take = np.ascontiguousarray(result.audio[i], dtype=np.float32)  # (C, n)
-        out_rate = rate
-        if splice is not None and source is not None and not args.raw:
-            audio = _splice_into_source(take, result.start_frame, rate, source, splice, args)
-            out_rate = source.native_rate
-        else:
-            audio = take
-        fmt = ExportFormat.FLAC_24 if path.suffix.lower() == ".flac" else ExportFormat.WAV_FLOAT
+    takes = len(outputs)
+    for i, (path, audio, (fmt, notices)) in enumerate(zip(paths, outputs, formats, strict=True)):
+        if source is None:  # new audio: stereo unless asked otherwise
+            audio = to_channels(audio, args.channels or 2)
         comment = f"sa3-studio {args.command}"
         if takes > 1:
             comment += f"; take {i + 1} of {takes} made together (same seed, --batch {takes})"
-        tags = ExportTags(prompt=prompt, seed=result.seed, model=info.name, comment=comment)
-        written = export_audio(path, audio, out_rate, ExportOptions(format=fmt, tags=tags))
-        console.line(
-            f"Wrote {written.path} ({written.frames / written.sample_rate:.2f} s, "
-            f"{written.sample_rate} Hz)"
+        tags = ExportTags(
+            prompt=settings.full_prompt(), seed=settings.seed, model=info.name, comment=comment
         )
-        for notice in written.notices:
+        # No dither: every sample outside the regions must come back exactly as it was read.
+        options = ExportOptions(format=fmt, tags=tags, dither=False)
+        written = export_audio(path, audio, plan.rate, options)
+        console.line(
+            f"Wrote {written.path} ({written.frames / written.sample_rate:.3f} s, "
+            f"{written.sample_rate} Hz, {written.channels} channel"
+            f"{'s' if written.channels != 1 else ''}, {fmt.label})"
+        )
+        for notice in (*notices, *written.notices):
             console.note(notice)
-
-
-def _splice_into_source(
-    take: FloatAudio,
-    start_frame: int,
-    rate: int,
-    source: _Source,
-    splice: _Splice,
-    args: argparse.Namespace,
-) -> FloatAudio:
-    """The source at its own rate with the regenerated regions spliced in (editor crossfades)."""
-    from sa3_studio.audio.resample import resample
-    from sa3_studio.document.crossfade import splice as crossfade_splice
-
-    native_rate = source.native_rate
-    total_model = round(splice.total * rate)
-    # The decoded span in place, at the model's rate, then at the source's rate.
-    generated = np.zeros((take.shape[0], total_model), dtype=np.float32)
-    n = min(take.shape[-1], total_model - start_frame)
-    generated[:, start_frame : start_frame + n] = take[:, :n]
-    if native_rate != rate:
-        generated = resample(generated, rate, native_rate)
-    total_native = round(splice.total * native_rate)
-    out = np.zeros((source.native.shape[0], total_native), dtype=np.float32)
-    keep = min(source.native.shape[-1], total_native)
-    out[:, :keep] = source.native[:, :keep]
-    generated = _fit(generated, total_native)
-    fade = round(args.crossfade_ms / 1000.0 * native_rate)
-    if splice.continuation_from is not None:
-        # Crossfade inside the last `fade` frames of the source, where the model's output
-        # reproduces the source, so the continuation starts without a dip.
-        end_src = min(round(splice.continuation_from * native_rate), keep)
-        spans = [(max(0, end_src - fade), total_native)]
-    else:
-        spans = [(round(s * native_rate), round(e * native_rate)) for s, e in splice.regions]
-    for s, e in spans:
-        e = min(e, total_native)
-        if e > s:
-            out[:, s:e] = crossfade_splice(out[:, s:e], generated[:, s:e], fade)
-    return out
-
-
-def _fit(audio: FloatAudio, frames: int) -> FloatAudio:
-    if audio.shape[-1] >= frames:
-        return audio[:, :frames]
-    return np.pad(audio, ((0, 0), (0, frames - audio.shape[-1])))

@@ -67,11 +67,16 @@ class LoopPlan:
         """The plan's windows, then where the new audio lies in the loop."""
         (h0, h1), (t0, t1) = self.seam_frames()
         rate = self.plan.rate
-        return [
-            *self.plan.describe(),
-            f"new audio at the loop's end {seconds(t0, rate)}-{seconds(t1, rate)} "
-            f"and its start {seconds(h0, rate)}-{seconds(h1, rate)}",
+        lines = [
+            f"window {i}: {seconds(w.length, rate)} of the loop around the join of its end "
+            "and its start"
+            for i, w in enumerate(self.plan.windows, 1)
         ]
+        lines.append(
+            f"new audio at the loop's end {t0 / rate:.3f}-{t1 / rate:.3f} s "
+            f"and its start {h0 / rate:.3f}-{h1 / rate:.3f} s"
+        )
+        return lines
 
 
 def plan_loop(

@@ -218,32 +218,46 @@ def test_continue_keeps_the_source_and_extends_it(
 ) -> None:
     source = _write_source(tmp_path / "intro.wav", 3.0)
     out = tmp_path / "longer.wav"
-    code, _, _ = _run(
+    code, stdout, _ = _run(
         capsys, "continue", "--model", str(model_dir), "-p", "x",
         "--inpaint-audio", str(tmp_path / "intro.wav"), "--duration", "5",
         "--seed", "1", "-o", str(out),
     )  # fmt: skip
     assert code == 0
+    assert "Window 1: 0.000-5.000 s (5.000 s) regenerating extension 3.000-5.000 s" in stdout
     result, _ = sf.read(str(out), dtype="float32")
     assert result.shape == (5 * SR, 2)
-    fade = round(0.025 * SR)
-    np.testing.assert_array_equal(result[: 3 * SR - fade], source[: 3 * SR - fade])
-    assert np.abs(result[3 * SR + fade : 4 * SR]).max() > 1e-3
+    # The whole source is kept, its last samples included; the new part starts right after.
+    np.testing.assert_array_equal(result[: 3 * SR], source)
+    assert np.abs(result[3 * SR : 4 * SR]).max() > 1e-3
 
 
-def test_continue_needs_a_longer_duration(
+def test_continue_on_a_file_longer_than_duration_adds_that_much(
     capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
 ) -> None:
-    _write_source(tmp_path / "intro.wav", 3.0)
+    source = _write_source(tmp_path / "song.wav", 4.0)
+    out = tmp_path / "longer.wav"
+    code, stdout, err = _run(
+        capsys, "continue", "--model", str(model_dir), "-p", "x", "--steps", "2",
+        "--inpaint-audio", str(tmp_path / "song.wav"), "--duration", "2", "--context", "3",
+        "--seed", "1", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "already 4.000 s long, longer than --duration 2; adding 2 s" in err
+    # A 3 s context: the window holds the end of the song and the new part only.
+    assert "Window 1: 3.000-6.000 s (3.000 s) regenerating extension 4.000-6.000 s" in stdout
+    result, _ = sf.read(str(out), dtype="float32")
+    assert result.shape == (6 * SR, 2)
+    np.testing.assert_array_equal(result[: 4 * SR], source)
     code, _, err = _run(
         capsys, "continue", "--model", str(model_dir), "-p", "x",
-        "--inpaint-audio", str(tmp_path / "intro.wav"), "--duration", "2",
+        "--inpaint-audio", str(tmp_path / "song.wav"),
     )  # fmt: skip
     assert code == 2
-    assert "needs --duration: the total length in seconds, longer than intro.wav" in err
+    assert "`continue` needs --add SECONDS" in err
 
 
-def test_vary_writes_a_variation(
+def test_vary_writes_a_variation_at_the_source_rate(
     capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
 ) -> None:
     _write_source(tmp_path / "idea.wav", 2.0, 22050)
@@ -252,10 +266,9 @@ def test_vary_writes_a_variation(
         capsys, "vary", "--model", str(model_dir), "-p", "x", "--init-audio",
         str(tmp_path / "idea.wav"), "--init-noise-level", "0.5", "-o", str(out),
     )  # fmt: skip
-    assert code == 0
-    assert "converted from 22050 Hz to 44100 Hz" in err
+    assert code == 0, err
     info = sf.info(str(out))
-    assert (info.samplerate, info.frames) == (SR, 2 * SR)
+    assert (info.samplerate, info.frames, info.subtype) == (22050, 2 * 22050, "PCM_16")
 
 
 def test_lora_option_applies_a_lora(
@@ -296,11 +309,13 @@ def test_lora_option_applies_a_lora(
     [
         (["--inpaint-start", "1", "--inpaint-end", "2", "--inpaint-start", "3"],
          "2 --inpaint-start but 1 --inpaint-end were given"),
-        (["--inpaint-start", "2", "--inpaint-end", "1"], "--inpaint-end must be after"),
+        (["--inpaint-start", "2", "--inpaint-end", "1"],
+         "Region r1 (2.000-1.000 s) is empty; its end must come after its start"),
         (["--inpaint-start", "3", "--inpaint-end", "9"],
-         "ends after the end of song.wav (4.000 s); to make the audio longer, use "),
+         "Region r1 (3.000-9.000 s) ends after the end of the source (4.000 s); end it "
+         "there, or extend the source instead"),
         (["--inpaint-start", "1", "--inpaint-end", "2", "-o", "x.mp4"],
-         "the output must end in .wav (32-bit float) or .flac"),
+         "the output must end in .wav, .flac, .ogg or .mp3"),
         (["--inpaint-start", "1", "--inpaint-end", "2", "--batch", "0"],
          "--batch must be at least 1"),
         (["--inpaint-start", "1", "--inpaint-end", "2", "--lora", "nothere.safetensors:0.5"],
@@ -344,7 +359,7 @@ def test_missing_input_and_model_get_a_sentence(
         capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "500"
     )
     assert code == 2
-    assert "longer than this model can make (120.0 s)" in err
+    assert "500.000 s is longer than this model can make in one pass (120.001 s)" in err
 
 
 def test_argparse_errors_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,3 +429,166 @@ def test_commands_do_not_import_qt() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------
+# Any source: long, other rates, mono, 24-bit, surround; the source's format comes back
+# --------------------------------------------------------------------------------------------
+
+
+def _write(path: Path, seconds: float, rate: int, channels: int, subtype: str) -> np.ndarray:
+    rng = np.random.default_rng(rate + channels)
+    t = np.arange(round(seconds * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * 220 * t)[:, None] + 0.02 * rng.standard_normal((t.size, channels))
+    sf.write(str(path), x.astype(np.float32), rate, subtype=subtype)
+    data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    return data  # (frames, channels), exactly what the file holds
+
+
+def _inpaint(capsys: pytest.CaptureFixture[str], model_dir: Path, src: Path, out: Path,
+             start: str, end: str, *extra: str) -> tuple[int, str, str]:  # fmt: skip
+    return _run(
+        capsys, "inpaint", "--model", str(model_dir), "-p", "fill", "--steps", "2",
+        "--inpaint-audio", str(src), "--inpaint-start", start, "--inpaint-end", end,
+        "--seed", "7", "-o", str(out), *extra,
+    )  # fmt: skip
+
+
+def test_a_five_minute_song_goes_through_a_window_around_its_region(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write(tmp_path / "song.wav", 300.0, SR, 2, "PCM_16")
+    out = tmp_path / "fixed.wav"
+    code, stdout, err = _inpaint(capsys, model_dir, tmp_path / "song.wav", out, "150", "152")
+    assert code == 0, err
+    # The model makes at most 120 s: a 120 s window centred on the region is sent.
+    assert "Window 1: 91.022-211.023 s (120.001 s) regenerating r1 150.000-152.000 s" in stdout
+    result, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    assert rate == SR
+    assert result.shape == source.shape
+    keep = _outside(len(source), SR, [(150.0, 152.0)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    assert np.abs(result[~keep] - source[~keep]).mean() > 1e-3
+
+
+def test_a_48k_mono_24_bit_wav_comes_back_as_it_was_outside_the_region(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    rate = 48000
+    source = _write(tmp_path / "voice.wav", 5.0, rate, 1, "PCM_24")
+    out = tmp_path / "fixed.wav"
+    code, stdout, err = _inpaint(capsys, model_dir, tmp_path / "voice.wav", out, "1.5", "2.5")
+    assert code == 0, err
+    assert "voice.wav: 5.000 s, 48000 Hz, 1 channel, WAV PCM_24" in err
+    assert "(5.000 s, 48000 Hz, 1 channel, WAV 24-bit)" in stdout
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (
+        rate, 1, "PCM_24", 5 * rate,
+    )  # fmt: skip
+    result, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    keep = _outside(len(source), rate, [(1.5, 2.5)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    assert np.abs(result[~keep] - source[~keep]).mean() > 1e-3
+
+
+def test_a_96k_file_keeps_its_rate_and_exact_length(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    rate = 96000
+    source = _write(tmp_path / "hi.flac", 4.321, rate, 2, "PCM_24")
+    out = tmp_path / "hi_fixed.flac"
+    code, _, err = _inpaint(capsys, model_dir, tmp_path / "hi.flac", out, "1", "2.2")
+    assert code == 0, err
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype) == (rate, 2, "PCM_24")
+    result, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    assert result.shape == source.shape  # 414816 frames, not one more or less
+    keep = _outside(len(source), rate, [(1.0, 2.2)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+
+
+def test_a_22k_mono_sound_effect_and_the_output_options(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    rate = 22050
+    source = _write(tmp_path / "door.wav", 1.5, rate, 1, "PCM_16")
+    out = tmp_path / "door2.wav"
+    code, _, err = _inpaint(capsys, model_dir, tmp_path / "door.wav", out, "0.5", "1.0")
+    assert code == 0, err
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype) == (rate, 1, "PCM_16")
+    result, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    keep = _outside(len(source), rate, [(0.5, 1.0)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    # --rate, --channels and another extension choose otherwise.
+    other = tmp_path / "door_44k.flac"
+    code, _, err = _inpaint(
+        capsys, model_dir, tmp_path / "door.wav", other, "0.5", "1.0",
+        "--rate", "44100", "--channels", "2",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "22050 Hz was converted to 44100 Hz (--rate)" in err
+    info = sf.info(str(other))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (
+        SR, 2, "PCM_24", round(1.5 * SR),
+    )  # fmt: skip
+
+
+def test_a_six_channel_file_is_refused_unless_asked_for_stereo(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    _write(tmp_path / "surround.wav", 2.0, SR, 6, "PCM_16")
+    out = tmp_path / "out.wav"
+    code, _, err = _inpaint(capsys, model_dir, tmp_path / "surround.wav", out, "0.5", "1")
+    assert code == 2
+    assert "has 6 channels, but the model makes stereo" in err
+    assert "--channels 2" in err
+    assert not out.exists()
+    code, _, err = _inpaint(
+        capsys, model_dir, tmp_path / "surround.wav", out, "0.5", "1", "--channels", "2"
+    )
+    assert code == 0, err
+    assert "6 channels were converted to 2 (--channels)" in err
+    assert sf.info(str(out)).channels == 2
+
+
+def test_generate_writes_44k_stereo_float_or_the_chosen_subtype(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    chosen = ["--subtype", "PCM_16", "--channels", "1", "--rate", "48000"]
+    for extra, expected in (([], ("FLOAT", SR, 2)), (chosen, ("PCM_16", 48000, 1))):
+        out = tmp_path / f"new{len(extra)}.wav"
+        code, stdout, err = _run(
+            capsys, "generate", "--model", str(model_dir), "-p", "x", "--duration", "1.5",
+            "--steps", "2", "--seed", "1", "-o", str(out), *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        assert "Window 1: 0.000-1.500 s (1.500 s) from the prompt alone" in stdout
+        info = sf.info(str(out))
+        assert (info.subtype, info.samplerate, info.channels) == expected
+        assert info.frames == round(1.5 * expected[1])
+
+
+def test_loop_regenerates_the_join_and_keeps_the_rest(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    rate = 48000
+    source = _write(tmp_path / "loop.wav", 4.0, rate, 2, "PCM_24")
+    out = tmp_path / "seamless.wav"
+    code, stdout, err = _run(
+        capsys, "loop", "--model", str(model_dir), "-p", "drum loop", "--steps", "2",
+        "--audio", str(tmp_path / "loop.wav"), "--seam", "1", "--seed", "3", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Window 1: 4.000 s of the loop around the join of its end and its start" in stdout
+    assert "New audio at the loop's end 3.500-4.000 s and its start 0.000-0.500 s" in stdout
+    result, out_rate = sf.read(str(out), dtype="float32", always_2d=True)
+    assert out_rate == rate
+    assert result.shape == source.shape
+    middle = slice(rate // 2, 4 * rate - rate // 2)
+    np.testing.assert_array_equal(result[middle], source[middle])
+    assert not np.array_equal(result[: rate // 2], source[: rate // 2])
+    # Played as a loop, the end runs into the start like any other neighbouring samples.
+    wrap = np.abs(result[0] - result[-1]).max()
+    typical = np.abs(np.diff(result, axis=0)).max()
+    assert wrap <= 2 * typical
