@@ -204,6 +204,20 @@ class DocumentController(QObject):
         except EditError as exc:
             self.error.emit(str(exc))
             return False
+        except MemoryError:
+            log.exception("%s ran out of memory", label)
+            self.error.emit(
+                f"{label} needs more memory than this computer has free, so nothing was "
+                "changed. Work on a shorter span, or close other programs and try again."
+            )
+            return False
+        except Exception as exc:  # a failure inside an action must reach the user, not Qt
+            log.exception("%s failed", label)
+            self.error.emit(
+                f"{label} failed ({type(exc).__name__}: {exc}), so nothing was changed. "
+                "If it keeps happening, report it with the log."
+            )
+            return False
         if after is before or after == before:
             return False
         self._history.push(after, label, merge_key)

@@ -10,3 +10,8 @@ CHANNELS = 2
 
 LATENT_FRAMES = 4096
 """Audio frames per latent frame of the SA3 autoencoders (about 92.9 ms)."""
+
+MAX_FRAMES = 1 << 36
+"""Longest timeline a project may span (about 18 days at 44.1 kHz). A position beyond it is
+damage in a file or a runaway edit, never music; checked whenever a project is built, so a
+project file that claims one is refused as damaged when it opens."""

@@ -19,16 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from sa3_studio.document.audio_data import FloatArray
+from sa3_studio.document.constants import MAX_FRAMES
 from sa3_studio.document.crossfade import FADE_SHAPES, FadeShape, fade_in_curve, fade_out_curve
 from sa3_studio.document.ids import new_id
 from sa3_studio.document.loudness import block_frames, integrated_loudness
 from sa3_studio.document.project import Project, Track
 from sa3_studio.document.region import Region
-from sa3_studio.document.segments import Segment, Segments, render, total_length
+from sa3_studio.document.segments import Segment, Segments, render, slice_segments, total_length
 from sa3_studio.document.timefmt import format_range, format_time
 from sa3_studio.document.timeline import (
     MakeId,
     SpanFn,
+    SpanMemo,
     clip_audio,
     copy_span,
     delete_span,
@@ -36,6 +38,7 @@ from sa3_studio.document.timeline import (
     map_span,
     regions_after_delete,
     regions_after_insert,
+    segments_key,
 )
 from sa3_studio.errors import EditError
 
@@ -230,6 +233,11 @@ def insert_silence(
     at, length = _frame(at, "insert position"), _frame(length, "silence length")
     if length < 1:
         raise EditError("The silence to insert must be longer than zero.")
+    if project.frames + length > MAX_FRAMES:
+        raise EditError(
+            f"{length} frames of silence would make the song longer than SA3 Studio can hold "
+            f"({format_time(MAX_FRAMES)}); insert less."
+        )
     if at < 0 or at > project.frames:
         raise EditError(
             f"Silence can only be inserted between 0:00.000 and the end of the song "
@@ -276,8 +284,9 @@ def _map(
     start, end = _span(project, start, end)
     new_tracks = []
     touched_any = False
+    memo: SpanMemo = {}  # tracks sharing audio share the result
     for t in tracks:
-        new, touched = map_span(t, start, end, fn)
+        new, touched = map_span(t, start, end, fn, memo)
         new_tracks.append(new)
         touched_any |= touched
     if not touched_any:
@@ -376,6 +385,15 @@ def fade_out(
     return _fade(project, start, end, shape, track_ids, rising=False)
 
 
+def _span_key(track: Track, start: int, end: int) -> tuple[object, ...]:
+    """Equal for tracks holding the same audio at the same places in ``[start, end)``."""
+    parts: list[object] = []
+    for c in track.clips_overlapping(start, end):
+        lo, hi = max(start, c.start) - c.start, min(end, c.end) - c.start
+        parts.append(segments_key(slice_segments(c.segments, lo, hi), c.start + lo))
+    return tuple(parts)
+
+
 def _track_peak(track: Track, start: int, end: int) -> float:
     return max(
         (float(np.max(np.abs(a), initial=0.0)) for a in clip_audio(track, start, end)), default=0.0
@@ -402,12 +420,18 @@ def normalize_peak(
     tracks = _targets(project, track_ids)
     start, end = _span(project, start, end)
     new_tracks = []
+    peaks: dict[tuple[object, ...], float] = {}
+    memos: dict[float, SpanMemo] = {}  # tracks sharing audio share the result
     for t in tracks:
-        peak = _track_peak(t, start, end)
+        key = _span_key(t, start, end)
+        if key not in peaks:
+            peaks[key] = _track_peak(t, start, end)
+        peak = peaks[key]
         if peak == 0.0:
             continue
         gain_db = target_dbfs - 20.0 * math.log10(peak)
-        new_tracks.append(map_span(t, start, end, _gain_fn(gain_db))[0])
+        memo = memos.setdefault(gain_db, {})
+        new_tracks.append(map_span(t, start, end, _gain_fn(gain_db), memo)[0])
     if not new_tracks:
         raise EditError(
             f"The selection {format_range(start, end)} is silent, so it cannot be normalised."

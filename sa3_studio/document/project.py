@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from sa3_studio.document.audio_data import AudioData, FloatArray
-from sa3_studio.document.constants import CHANNELS, SAMPLE_RATE
+from sa3_studio.document.constants import CHANNELS, MAX_FRAMES, SAMPLE_RATE
 from sa3_studio.document.grid import BeatGrid
 from sa3_studio.document.region import Region
 from sa3_studio.document.segments import Segment, Segments, buffers, render, total_length
@@ -230,6 +230,7 @@ class Project:
             for a, b in pairwise(regions):
                 if b.start < a.end:
                     raise ValueError(f"regions {a.id} and {b.id} overlap")
+        _check_extent(self)
 
     @classmethod
     def from_audio(
@@ -368,3 +369,20 @@ class Project:
 
 def _start(region: Region) -> int:
     return region.start
+
+
+def _check_extent(project: Project) -> None:
+    """Refuse positions beyond :data:`MAX_FRAMES` (see there)."""
+    limit_h = MAX_FRAMES / SAMPLE_RATE / 3600
+    for t in project.tracks:
+        if t.end > MAX_FRAMES:
+            raise ValueError(
+                f"track {t.id} ends at frame {t.end}, beyond the longest timeline SA3 Studio "
+                f"handles ({MAX_FRAMES} frames, {limit_h:.0f} hours)"
+            )
+    for r in project.regions:
+        if r.end > MAX_FRAMES:
+            raise ValueError(
+                f"region {r.id} ends at frame {r.end}, beyond the longest timeline SA3 Studio "
+                f"handles ({MAX_FRAMES} frames, {limit_h:.0f} hours)"
+            )

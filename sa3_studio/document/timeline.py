@@ -133,11 +133,30 @@ def write_span(track: Track, start: int, audio: Segments, make_id: MakeId) -> Tr
     return dataclasses.replace(track, clips=tuple(clips))
 
 
-def map_span(track: Track, start: int, end: int, fn: SpanFn) -> tuple[Track, bool]:
+SpanMemo = dict[tuple[object, ...], AudioData]
+"""Results of one span function by what it was given (see :func:`map_span`)."""
+
+
+def segments_key(segments: Sequence[Segment], at: int) -> tuple[object, ...]:
+    """What a span function sees: the same audio at the same timeline frame gives this key."""
+    return (at, *((s.audio.content_id if s.audio else None, s.offset, s.length) for s in segments))
+
+
+def map_span(
+    track: Track, start: int, end: int, fn: SpanFn, memo: SpanMemo | None = None
+) -> tuple[Track, bool]:
     """Replace the clip audio inside ``[start, end)`` with ``fn`` of it (gaps stay silent).
 
     Only the frames inside the span are rendered and re-stored; the rest of each clip keeps its
     segments.
+
+    Args:
+        track: the track.
+        start: first frame of the span.
+        end: frame after the span.
+        fn: the change.
+        memo: pass one dict to every call of one edit: tracks that share audio (3000 copies
+            of one buffer) then share the result too, instead of each storing a copy.
 
     Returns:
         ``(new track, whether any clip was touched)``.
@@ -153,8 +172,13 @@ def map_span(track: Track, start: int, end: int, fn: SpanFn) -> tuple[Track, boo
         if all(s.is_silent for s in old):
             clips.append(c)  # silence stays silence under gain, fades and normalising
             continue
-        new = fn(render(old), c.start + lo)
-        segment = Segment.of(AudioData.from_array(new, copy=False))
+        key = segments_key(old, c.start + lo)
+        data = memo.get(key) if memo is not None else None
+        if data is None:
+            data = AudioData.from_array(fn(render(old), c.start + lo), copy=False)
+            if memo is not None:
+                memo[key] = data
+        segment = Segment.of(data)
         clips.append(dataclasses.replace(c, segments=replace_span(c.segments, lo, hi, (segment,))))
         touched = True
     return dataclasses.replace(track, clips=tuple(clips)), touched
