@@ -39,6 +39,14 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".ai
 """Extensions offered in the Open dialog for audio files."""
 
 
+@dataclass(frozen=True, slots=True)
+class OpenWarning:
+    """Something the user must read after an open (a dialog, not the status bar)."""
+
+    title: str
+    message: str
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class OpenResult:
     """What an open (or recover) job produced.
@@ -55,6 +63,8 @@ class OpenResult:
         recovered: the history is autosaved work recovered after a crash (it counts as unsaved).
         newer_autosave: for a saved project: newer autosaved work a crash left in the file,
             to be offered to the user (``None`` when there is none).
+        warnings: sentences the user must read (a dialog, not the status bar): autosaved
+            work that could not be recovered, a project opened read-only.
     """
 
     history: History
@@ -66,6 +76,7 @@ class OpenResult:
     recovered: bool = False
     newer_autosave: History | None = None
     energies: dict[str, EnergyIndex] = field(default_factory=dict)
+    warnings: tuple[OpenWarning, ...] = ()
 
     @property
     def project(self) -> Project:
@@ -121,6 +132,32 @@ def _closed_on_failure(session: store.ProjectSession) -> Iterator[store.ProjectS
     except BaseException:
         session.close()
         raise
+
+
+def _newer_autosave(
+    session: store.ProjectSession, path: Path
+) -> tuple[History | None, tuple[OpenWarning, ...]]:
+    """The autosaved work newer than the saved state, if any and if it can be read.
+
+    A damaged autosave never blocks the saved project: the file is copied aside as it is,
+    the autosave is dropped, and the user is told.
+    """
+    try:
+        newer = session.recovered()
+        return (newer.to_history() if newer is not None else None), ()
+    except ProjectFileError as exc:
+        log.warning("the autosave in %s cannot be read: %s", path, exc)
+    copy = session.set_aside_recovered()
+    kept = (
+        f" A copy of the file as it was is kept as “{copy.name}” in {copy.parent}."
+        if copy is not None
+        else ""
+    )
+    message = (
+        f"Changes to “{path.stem}” that were autosaved but never saved could not be "
+        "recovered: that part of the file is damaged. The last saved version is open." + kept
+    )
+    return None, (OpenWarning("Unsaved changes could not be recovered", message),)
 
 
 def build_pyramids(
@@ -237,8 +274,7 @@ class FileService(QObject):
                         )
                     history = stored.to_history()
                     progress(0.4, "Reading")
-                    newer = session.recovered()
-                    newer_history = newer.to_history() if newer is not None else None
+                    newer_history, warning = _newer_autosave(session, p)
                     pyramids, energies = build_pyramids(history.project, progress, 0.5)
                 return OpenResult(
                     history,
@@ -248,6 +284,7 @@ class FileService(QObject):
                     pyramids,
                     newer_autosave=newer_history,
                     energies=energies,
+                    warnings=warning,
                 )
             project, notices = import_project_from_audio(p, progress, token)
             pyramids, energies = build_pyramids(project, progress, 0.85)

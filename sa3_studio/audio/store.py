@@ -471,6 +471,31 @@ class ProjectFile:
         """Empty ``slot`` (and drop what only it used)."""
         self._write({}, clear=(slot,))
 
+    def copy_to(self, target: Path) -> None:
+        """Write a copy of the whole file, as it is now, to ``target`` (SQLite's backup).
+
+        Raises:
+            ProjectFileError: ``target`` exists or cannot be written.
+        """
+        if target.exists():
+            raise ProjectFileError(f"{target.name} already exists; nothing was copied.")
+        with self._lock:
+            con = self._con
+            if con is None:
+                raise ProjectFileError(f"The project {self.path.name} is already closed.")
+            try:
+                dest = sqlite3.connect(str(target))
+                try:
+                    con.backup(dest)
+                finally:
+                    dest.close()
+            except (sqlite3.Error, OSError) as exc:
+                with contextlib.suppress(OSError):
+                    target.unlink(missing_ok=True)
+                raise ProjectFileError(
+                    f"A copy of {self.path.name} cannot be written to {target.parent} ({exc})."
+                ) from exc
+
     def set_meta(self, key: str, value: str) -> None:
         """Set a value in the file's ``meta`` table."""
         with self._transaction(write=True) as con:
@@ -1252,6 +1277,33 @@ class ProjectSession:
     def discard_recovered(self) -> None:
         """Throw away autosaved work (the user chose not to recover it)."""
         self.autosave.discard()
+
+    def set_aside_recovered(self) -> Path | None:
+        """Keep a copy of the file as it is, then drop its autosaved work (it is damaged).
+
+        The saved state stays as it was; the copy keeps the damaged autosave for whoever
+        wants to try to rescue it. The copy goes next to the project, or into the recovery
+        folder when that folder is read-only.
+
+        Returns:
+            Where the copy is, or None when no copy could be written anywhere.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"{self.file.path.stem}.damaged-autosave-{stamp}{PROJECT_SUFFIX}"
+        copy: Path | None = None
+        for folder in (self.file.path.parent, self.recovery_dir):
+            try:
+                self.file.copy_to(folder / name)
+            except ProjectFileError as exc:
+                _log.warning("cannot keep a copy of %s in %s: %s", self.file.path, folder, exc)
+                continue
+            copy = folder / name
+            break
+        try:
+            self.autosave.discard()
+        except ProjectFileError as exc:
+            _log.warning("cannot drop the damaged autosave of %s: %s", self.file.path, exc)
+        return copy
 
     def prime(self, history: HistoryRecord | UndoHistory) -> None:
         """Write the opened state of an untitled session into the file (its audio above all).

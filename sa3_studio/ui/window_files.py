@@ -96,6 +96,8 @@ class FileCommands(_Base):
             QTimer.singleShot(0, lambda: self.open_path(pending))
         notices = " ".join(result.notices)
         self.status(f"Opened {result.source.name}. {notices}".strip(), 8000)
+        for warning in result.warnings:
+            self.prompts.info(warning.title, warning.message)
         if result.project.meta.truncated_notice:
             self.prompts.info(
                 "Part of the file could not be read", result.project.meta.truncated_notice
