@@ -114,6 +114,9 @@ class GenerationResult:
         timings: seconds spent per phase ("conditioning", "encode", "sampling", "decode", "total").
         model_id: name of the model that made it.
         weights_hash: short hash identifying the weights.
+        true_peak_dbtp: each take's true peak (dBTP, 4x oversampled as ITU-R BS.1770) measured
+            before the official clamp to [-1, 1]: above 0 the take was clipped, above -1 it
+            needs a limiter or gain before a lossy export. Empty when not measured.
     """
 
     audio: npt.NDArray[np.float32]
@@ -123,6 +126,12 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
     weights_hash: str = ""
+    true_peak_dbtp: tuple[float, ...] = ()
+
+    @property
+    def over_full_scale(self) -> tuple[bool, ...]:
+        """Per take: its true peak went over 0 dBTP (so the clamp clipped it)."""
+        return tuple(p > 0.0 for p in self.true_peak_dbtp)
 
 
 @dataclass(frozen=True, slots=True)

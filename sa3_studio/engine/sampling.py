@@ -12,19 +12,44 @@ velocity ``v = eps - x0``, so the denoised estimate is ``x0 = x_t - t v``.
   official ``"dpmpp"`` option for base models: second order for the price of one evaluation.
 * :func:`sample_rk4` — classic fourth-order Runge-Kutta on ``dx/dt = v`` (four evaluations a
   step), the official ``"rk4"`` option.
+
+Every sampler has the same signature, ``(velocity, x, sigmas, *, noise, on_step, cancel,
+on_denoised)``, and :data:`SAMPLERS` picks one by name (:func:`get_sampler`), as in k-diffusion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 import torch
 
 from sa3_studio.engine.api import CancelToken, StepCallback
 from sa3_studio.engine.noise import NoiseSource
+from sa3_studio.errors import GenerationError
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``(x (B, C, L), t (B,) float32) -> v (B, C, L)``."""
+
+DenoisedHook = Callable[[int, torch.Tensor], None]
+"""``(step, denoised estimate (B, C, L))``: a diagnostic hook."""
+
+
+class Sampler(Protocol):
+    """The one signature of every sampler."""
+
+    def __call__(
+        self,
+        velocity: VelocityFn,
+        x: torch.Tensor,
+        sigmas: torch.Tensor,
+        *,
+        noise: NoiseSource | None = None,
+        on_step: StepCallback | None = None,
+        cancel: CancelToken | None = None,
+        on_denoised: DenoisedHook | None = None,
+    ) -> torch.Tensor: ...
 
 
 def _times(sigmas: torch.Tensor, i: int, batch: int) -> torch.Tensor:
@@ -59,11 +84,11 @@ def sample_pingpong(
     velocity: VelocityFn,
     x: torch.Tensor,
     sigmas: torch.Tensor,
-    noise: NoiseSource,
     *,
+    noise: NoiseSource | None = None,
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
-    on_denoised: Callable[[int, torch.Tensor], None] | None = None,
+    on_denoised: DenoisedHook | None = None,
 ) -> torch.Tensor:
     """Ping-pong sampling from ``x`` at ``sigmas[0]`` down to ``sigmas[-1]`` (= 0).
 
@@ -76,6 +101,8 @@ def sample_pingpong(
         cancel: checked before every step; raises Cancelled.
         on_denoised: test hook ``(step, denoised)``.
     """
+    if noise is None:
+        raise GenerationError("The ping-pong sampler needs a noise source for its draws.")
     for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
         v = velocity(x, t)
         denoised = x - _bcast(t, x) * v
@@ -92,9 +119,10 @@ def sample_euler(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
+    noise: NoiseSource | None = None,
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
-    on_denoised: Callable[[int, torch.Tensor], None] | None = None,
+    on_denoised: DenoisedHook | None = None,
 ) -> torch.Tensor:
     """Deterministic Euler integration of ``dx/dt = v`` along ``sigmas``."""
     for i, t, t_next in _steps(sigmas, x.shape[0], on_step, cancel):
@@ -105,9 +133,15 @@ def sample_euler(
     return x
 
 
+LOG_SNR_CLAMP = 1e-10
+"""``1 - t`` and ``t`` are clamped to at least this before the log-SNR is taken (official)."""
+
+
 def _log_snr(t: torch.Tensor) -> torch.Tensor:
-    """``λ(t) = ln((1 - t)/t)``: ``-inf`` at t = 1, ``+inf`` at t = 0."""
-    return torch.log((1 - t) / t)
+    """``λ(t) = ln((1 - t)/t)`` with both terms clamped to 1e-10, as the official solver does:
+    finite at t = 1 (about -23.03) and t = 0, so the step after one that starts at t = 1 has a
+    finite ratio ``r`` and is second order."""
+    return torch.log((1 - t).clamp(min=LOG_SNR_CLAMP) / t.clamp(min=LOG_SNR_CLAMP))
 
 
 def sample_dpmpp(
@@ -115,9 +149,10 @@ def sample_dpmpp(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
+    noise: NoiseSource | None = None,
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
-    on_denoised: Callable[[int, torch.Tensor], None] | None = None,
+    on_denoised: DenoisedHook | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++(2M) along ``sigmas`` in rectified-flow form (reference §5.4).
 
@@ -125,8 +160,9 @@ def sample_dpmpp(
     solution of the flow ODE if the denoised estimate ``D`` held still over the step. ``D`` is
     the model's estimate on the first step and on a step that ends at t' = 0; otherwise it
     extrapolates from the previous estimate with ``r = h_prev / h``, ``h = λ(t') - λ(t)``:
-    ``D = (1 + 1/(2r)) x̂0 - (1/(2r)) x̂0_prev``. Starting at t = 1 makes the first ``h``
-    infinite, so the second step is first order too, as in the official code.
+    ``D = (1 + 1/(2r)) x̂0 - (1/(2r)) x̂0_prev``. λ is the official clamped log-SNR
+    (:func:`_log_snr`), so the second step of a schedule that starts at t = 1 is second order
+    too, with ``λ(1) = ln(1e-10)``.
     """
     previous: torch.Tensor | None = None
     h_previous: torch.Tensor | None = None
@@ -136,14 +172,15 @@ def sample_dpmpp(
         if on_denoised is not None:
             on_denoised(i, denoised)
         h = _log_snr(t_next) - _log_snr(t)
-        c = (t_next - t) / ((1 - t_next) * t)
+        c = (t_next - t) / ((1 - t_next).clamp(min=LOG_SNR_CLAMP) * t.clamp(min=LOG_SNR_CLAMP))
         estimate = denoised
         if previous is not None and h_previous is not None:
             # 1/(2r); zero (first order) for an item whose step ends at t' = 0.
             half_inv_r = torch.where(t_next > 0, h / (2 * h_previous), torch.zeros_like(h))
             half_inv_r = _bcast(half_inv_r, x)
             estimate = (1 + half_inv_r) * denoised - half_inv_r * previous
-        x = _bcast(t_next / t, x) * x - _bcast((1 - t_next) * c, x) * estimate
+        ratio = t_next / t.clamp(min=LOG_SNR_CLAMP)
+        x = _bcast(ratio, x) * x - _bcast((1 - t_next) * c, x) * estimate
         previous, h_previous = denoised, h
     return x
 
@@ -157,9 +194,10 @@ def sample_rk4(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
+    noise: NoiseSource | None = None,
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
-    on_denoised: Callable[[int, torch.Tensor], None] | None = None,
+    on_denoised: DenoisedHook | None = None,
 ) -> torch.Tensor:
     """Classic RK4 on ``dx/dt = v`` along ``sigmas``: four model evaluations per step, the last
     at ``max(t', 1e-5)`` (reference §5.4). Progress and cancel are per step."""
@@ -174,3 +212,28 @@ def sample_rk4(
         k4 = velocity(x + _bcast(dt, x) * k3, t_next.clamp(min=RK4_MIN_TIME))
         x = x + _bcast(dt / 6, x) * (k1 + 2 * k2 + 2 * k3 + k4)
     return x
+
+
+SAMPLERS: Mapping[str, Sampler] = types.MappingProxyType(
+    {
+        "pingpong": sample_pingpong,
+        "euler": sample_euler,
+        "dpmpp": sample_dpmpp,
+        "rk4": sample_rk4,
+    }
+)
+"""Every sampler by the name a request gives (``engine.api.SAMPLERS`` lists the same names)."""
+
+
+def get_sampler(name: str) -> Sampler:
+    """The sampler called ``name``.
+
+    Raises:
+        GenerationError: no sampler has that name.
+    """
+    try:
+        return SAMPLERS[name]
+    except KeyError:
+        raise GenerationError(
+            f"Unknown sampler {name!r}; use one of {', '.join(SAMPLERS)}."
+        ) from None

@@ -194,12 +194,14 @@ def test_tensors_outside_the_model_are_refused(copy_dir: Path) -> None:
         load_pipeline(copy_dir, device="cpu", dtype="float32")
 
 
-def test_unknown_config_field_is_a_config_error(copy_dir: Path) -> None:
+def test_unknown_attention_option_is_a_config_error(copy_dir: Path) -> None:
     path = copy_dir / "model_config.json"
     data = json.loads(path.read_text())
-    data["model"]["diffusion"]["config"]["use_magic"] = True
+    data["model"]["diffusion"]["config"]["attn_kwargs"]["use_magic"] = True
     path.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match=r"unknown field `model\.diffusion\.config\.use_magic`"):
+    with pytest.raises(
+        ConfigError, match=r"unknown field `model\.diffusion\.config\.attn_kwargs\.use_magic`"
+    ):
         load_pipeline(copy_dir, device="cpu", dtype="float32")
 
 

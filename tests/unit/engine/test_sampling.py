@@ -8,6 +8,7 @@ sampler's error against that endpoint must shrink at its order as the steps doub
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -117,3 +118,77 @@ def test_dpmpp_per_item_times() -> None:
     both = sample_dpmpp(_gaussian_velocity, x1, torch.stack([a, b]))
     torch.testing.assert_close(both[:1], sample_dpmpp(_gaussian_velocity, x1[:1], a))
     torch.testing.assert_close(both[1:], sample_dpmpp(_gaussian_velocity, x1[1:], b))
+
+
+def _official_dpmpp_reference(
+    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    sigmas: list[float],
+) -> torch.Tensor:
+    """The official DPM-Solver++(2M) update written out step by step from reference §5.4 in
+    plain float64 arithmetic, with the official log-SNR clamp ``λ(t) = ln(max(1 - t, 1e-10) /
+    max(t, 1e-10))``: first order on the first step and on a step ending at 0, second order
+    (Richardson extrapolation with r = h_last / h) otherwise."""
+
+    def lam(t: float) -> float:
+        return math.log(max(1 - t, 1e-10) / max(t, 1e-10))
+
+    old = None
+    for i in range(len(sigmas) - 1):
+        t, tn = sigmas[i], sigmas[i + 1]
+        denoised = x - t * velocity(x, torch.full((x.shape[0],), t, dtype=torch.float64))
+        coeff = (tn - t) / (max(1 - tn, 1e-10) * max(t, 1e-10))
+        d = denoised
+        if old is not None and tn != 0:
+            r = (lam(t) - lam(sigmas[i - 1])) / (lam(tn) - lam(t))
+            d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old
+        x = (tn / max(t, 1e-10)) * x - (1 - tn) * coeff * d
+        old = denoised
+    return x
+
+
+def test_dpmpp_second_step_is_the_official_second_order_step() -> None:
+    """From t = 1 the official solver's second step is second order (λ(1) = ln 1e-10 is
+    finite); a solver without the clamp takes a first-order second step instead."""
+    x1 = torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    grid = [1.0, 0.875, 0.625, 0.25, 0.0]  # exact in float32, the samplers' time dtype
+    for n in (2, 3, 5):
+        sigmas = [*grid[: n - 1], 0.0] if n < 5 else grid
+        ours = sample_dpmpp(_gaussian_velocity, x1, torch.tensor(sigmas, dtype=torch.float64))
+        torch.testing.assert_close(
+            ours, _official_dpmpp_reference(_gaussian_velocity, x1, sigmas), rtol=1e-6, atol=1e-6
+        )
+    # The second step really is the extrapolated one: a first-order second step differs.
+    sigmas = [1.0, 0.875, 0.625]
+    two = sample_dpmpp(_gaussian_velocity, x1, torch.tensor(sigmas, dtype=torch.float64))
+    x = x1
+    for t, tn in itertools.pairwise(sigmas):  # first order throughout
+        d = x - t * _gaussian_velocity(x, torch.full((2,), t, dtype=torch.float64))
+        x = (tn / t) * x - (1 - tn) * (tn - t) / ((1 - tn) * t) * d
+    assert float((two - x).abs().max()) > 1e-3
+
+
+def test_one_registry_of_samplers_with_one_signature() -> None:
+    import inspect
+
+    from sa3_studio.engine.api import SAMPLERS as NAMES
+    from sa3_studio.engine.noise import GeneratorNoise
+    from sa3_studio.engine.sampling import SAMPLERS, get_sampler
+    from sa3_studio.errors import GenerationError
+
+    assert tuple(SAMPLERS) == NAMES
+    signatures = {name: inspect.signature(fn) for name, fn in SAMPLERS.items()}
+    first = next(iter(signatures.values()))
+    assert all(sig == first for sig in signatures.values()), signatures
+    x1 = torch.randn(1, 2, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sigmas = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)
+    for name in NAMES:
+        out = get_sampler(name)(
+            _gaussian_velocity, x1, sigmas, noise=GeneratorNoise(0, torch.device("cpu"))
+        )
+        assert out.shape == x1.shape
+        assert torch.isfinite(out).all()
+    with pytest.raises(GenerationError, match="Unknown sampler 'heun'"):
+        get_sampler("heun")
+    with pytest.raises(GenerationError, match="noise source"):
+        get_sampler("pingpong")(_gaussian_velocity, x1, sigmas)

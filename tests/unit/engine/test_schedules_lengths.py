@@ -108,3 +108,46 @@ def test_bad_regions_are_explained(regions: list[tuple[float, float]], message: 
 
 def test_regions_are_sorted() -> None:
     assert validate_regions([(5.0, 6.0), (1.0, 2.0)], 10.0) == ((1.0, 2.0), (5.0, 6.0))
+
+
+def test_default_shift_is_the_official_logsnr_schedule() -> None:
+    from sa3_studio.engine.schedules import build_schedule
+
+    for sigma_max in (1.0, 0.9):
+        want = logsnr_schedule(8, sigma_max)
+        got = build_schedule(8, sigma_max, lengths=[100, 388])
+        assert got.shape == (9,)
+        assert torch.equal(got, want)
+
+
+def test_sampling_shift_options_change_the_schedule() -> None:
+    from sa3_studio.engine.config import DistributionShiftOptions
+    from sa3_studio.engine.schedules import build_schedule
+
+    default = build_schedule(8, lengths=[388])
+    # "full" (the training shift, which the TensorRT port samples with): reference §5.2 values.
+    full = build_schedule(8, shift=DistributionShiftOptions(type="full"), lengths=[388])
+    want = [1, 0.9219, 0.8349, 0.7375, 0.6277, 0.5029, 0.3598, 0.1941, 0]
+    torch.testing.assert_close(full, torch.tensor(want, dtype=torch.float32), atol=1e-4, rtol=0)
+    assert not torch.allclose(full, default)
+    # "none": the linear grid.
+    linear = build_schedule(4, shift=DistributionShiftOptions(type="none"))
+    assert torch.equal(linear, torch.linspace(1.0, 0.0, 5))
+    # "flux" with a constant alpha: t' = a t / (1 + (a - 1) t).
+    flux = build_schedule(
+        4, shift=DistributionShiftOptions(type="flux", alpha_min=6.93, alpha_max=6.93)
+    )
+    u = torch.linspace(1.0, 0.0, 5)
+    torch.testing.assert_close(flux, 6.93 * u / (1 + 5.93 * u))
+    # "logsnr" with a rate: longer items start at a lower log-SNR, so one table per item.
+    per_item = build_schedule(
+        8, shift=DistributionShiftOptions(type="logsnr", rate=1.0), lengths=[100, 400]
+    )
+    assert per_item.shape == (2, 9)
+    assert bool((per_item[1, 1:-1] > per_item[0, 1:-1]).all())
+    assert per_item[:, 0].tolist() == [1.0, 1.0]
+    assert per_item[:, -1].tolist() == [0.0, 0.0]
+    # sigma_max is forced first whatever the shift (audio-to-audio).
+    assert float(build_schedule(8, 0.7, shift=DistributionShiftOptions(type="full"))[0]) == (
+        pytest.approx(0.7)
+    )
