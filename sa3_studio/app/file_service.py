@@ -160,6 +160,25 @@ def _newer_autosave(
     return None, (OpenWarning("Unsaved changes could not be recovered", message),)
 
 
+def _open_read_only(p: Path, recovery_dir: Path | None, progress: ProgressFn) -> OpenResult:
+    """Open a project this user cannot write: its saved state, as untitled work.
+
+    Changes autosave into the recovery folder like any unsaved work; Save As puts them in a
+    project of their own. The read-only file is never written.
+    """
+    history = store.read_saved_read_only(p).to_history()
+    progress(0.4, "Reading")
+    pyramids, energies = build_pyramids(history.project, progress, 0.5)
+    session = store.ProjectSession.new(recovery_dir=recovery_dir, title=p.stem)
+    warning = OpenWarning(
+        "Opened read-only",
+        f"“{p.name}” cannot be written (the file or its folder is read-only), so it opened "
+        "as a copy. Your changes are autosaved as you work; use Save As to save them "
+        "somewhere you can write.",
+    )
+    return OpenResult(history, session, None, p, pyramids, energies=energies, warnings=(warning,))
+
+
 def build_pyramids(
     project: Project, progress: ProgressFn, lo: float
 ) -> tuple[dict[str, PeakPyramid], dict[str, EnergyIndex]]:
@@ -263,6 +282,8 @@ class FileService(QObject):
 
         def work(progress: ProgressFn, token: CancelToken) -> OpenResult:
             progress(0.0, "Opening")
+            if is_project_file(p) and p.exists() and not store.is_writable(p):
+                return _open_read_only(p, recovery_dir, progress)
             if is_project_file(p):
                 session = store.ProjectSession.open(p, recovery_dir=recovery_dir)
                 with _closed_on_failure(session):

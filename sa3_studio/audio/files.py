@@ -230,7 +230,16 @@ def _open_error(p: Path, e: Exception, head: bytes) -> AudioFileError:
         reason = "it uses an audio encoding that cannot be decoded"
     else:
         detail = getattr(e, "error_string", "") or str(e)
-        reason = f"the decoder reported: {detail.strip().rstrip('.')}"
+        if "not a regular file" in detail:
+            # libsndfile's words when a decoder (mpg123) finds no audio at all in a file that
+            # is, as checked before, an ordinary readable file: it is not audio, or damaged.
+            kind = p.suffix.lstrip(".").upper() or "audio"
+            reason = (
+                f"no {kind} audio could be found in it; it is damaged, or it is not an audio "
+                "file at all"
+            )
+        else:
+            reason = f"the decoder reported: {detail.strip().rstrip('.')}"
     return AudioFileError(f"Cannot import '{p}': {reason}. Choose a {_READABLE} file.")
 
 

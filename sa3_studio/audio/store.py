@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -294,10 +295,14 @@ class ProjectFile:
     Thread-safe: calls are serialised, so autosaves may run on a worker thread.
     """
 
-    def __init__(self, path: Path, con: sqlite3.Connection, *, compress: bool) -> None:
-        """Use :meth:`create` or :meth:`open`."""
+    def __init__(
+        self, path: Path, con: sqlite3.Connection, *, compress: bool, read_only: bool = False
+    ) -> None:
+        """Use :meth:`create`, :meth:`open` or :meth:`open_read_only`."""
         self.path = path
         self.compress = compress
+        self.read_only = read_only
+        self._created: list[Path] = []  # side files a read-only open made (removed on close)
         self._con: sqlite3.Connection | None = con
         self._lock = threading.RLock()
         self._manifests: set[str] = set()
@@ -347,7 +352,7 @@ class ProjectFile:
                 newer SA3 Studio, or is open in another SA3 Studio.
         """
         target = Path(path)
-        con = _open_checked(target)
+        con = _open_minding_stray_wal(target)
         try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
@@ -359,6 +364,27 @@ class ProjectFile:
         except sqlite3.Error as exc:
             con.close()
             raise _translate(exc, target) from exc
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str]) -> ProjectFile:
+        """Open a project this user cannot write, with SQLite's read-only mode (``mode=ro``;
+        ``immutable`` too when its folder is read-only, where SQLite cannot create the files
+        readers share). Writing raises :class:`ProjectFileError`.
+
+        Raises:
+            ProjectFileError: as :meth:`open`.
+        """
+        target = Path(path)
+        folder_writable = os.access(target.parent, os.W_OK)
+        side = [p for p in (Path(f"{target}-wal"), Path(f"{target}-shm")) if not p.exists()]
+        con = _open_checked(target, read_only=True, immutable=not folder_writable)
+        try:
+            file = cls(target, con, compress=False, read_only=True)
+        except BaseException:
+            con.close()
+            raise
+        file._created = side
+        return file
 
     # ---------------------------------------------------------------- reading
 
@@ -507,6 +533,13 @@ class ProjectFile:
             con, self._con = self._con, None
             if con is None:
                 return
+            if self.read_only:
+                con.close()
+                # A reader in a writable folder leaves an empty log and its index: ours.
+                for p in self._created:
+                    with contextlib.suppress(OSError):
+                        p.unlink(missing_ok=True)
+                return
             try:
                 con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:  # the data is safe in the WAL; SQLite replays it
@@ -533,6 +566,11 @@ class ProjectFile:
             if con is None:
                 raise ProjectFileError(
                     f"The project {self.path.name} is already closed; open it again."
+                )
+            if write and self.read_only:
+                raise ProjectFileError(
+                    f"The project {self.path.name} is open read-only; use Save As to save "
+                    "it somewhere you can write."
                 )
             try:
                 con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -713,7 +751,7 @@ def _decode(codec: str, blob: bytes, path: Path) -> bytes:
 def _parse_manifest(text: str, path: Path) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested beyond Python's limit: not ours
         raise ProjectFileError(
             f"The project {path.name} is damaged (a document snapshot is not valid JSON); "
             "open a backup copy instead."
@@ -726,7 +764,23 @@ def _parse_manifest(text: str, path: Path) -> dict[str, Any]:
     return value
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, *, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """A connection to ``path``; ``read_only`` opens it with SQLite's ``mode=ro``, which never
+    writes the file (not even the checkpoint a closing connection makes); ``immutable`` also
+    promises SQLite that nobody changes the file (a read-only folder, where SQLite cannot
+    create the files it shares with other readers)."""
+    if read_only:
+        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+        if immutable:
+            uri += "&immutable=1"
+        con = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=_BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        return con
     con = sqlite3.connect(
         str(path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
@@ -734,8 +788,64 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-def _open_checked(path: Path) -> sqlite3.Connection:
-    """Connect to ``path`` after checking it is a project this build can read (read-only)."""
+def _open_minding_stray_wal(path: Path) -> sqlite3.Connection:
+    """:func:`_open_checked`, ignoring a write-ahead log that belongs to another file.
+
+    SQLite applies any valid ``-wal`` beside a database to it, even one copied there from
+    another file; an intact project then reads as damaged or as not a project. When the file
+    itself says it is ours but does not open with its log, the log is set aside (renamed, never
+    deleted) and the file opened again; if that does not help, the log goes back.
+    """
+    wal = Path(f"{path}-wal")
+    if not wal.exists():
+        return _open_checked(path)
+    # Look through a read-only connection first: it reads the log but never folds it into
+    # the file, so a log that does not belong here can still be set aside unharmed.
+    try:
+        _open_checked(path, read_only=True).close()
+    except ProjectFileError as exc:
+        if "already open" in str(exc) or not _header_is_ours(path):
+            raise  # in use elsewhere (its log is live), or not ours at all
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved: list[tuple[Path, Path]] = []
+        for p in (wal, Path(f"{path}-shm")):
+            if p.exists():
+                aside = p.with_name(f"{p.name}.stray-{stamp}")
+                try:
+                    os.replace(p, aside)
+                except OSError:
+                    break
+                moved.append((p, aside))
+        try:
+            _open_checked(path, read_only=True).close()
+        except ProjectFileError:
+            for p, aside in moved:
+                with contextlib.suppress(OSError):
+                    os.replace(aside, p)
+            raise
+        _log.warning("%s had a write-ahead log of another file; it was set aside", path)
+    return _open_checked(path)
+
+
+def _header_is_ours(path: Path) -> bool:
+    """True when the database header (ignoring any log) carries our application id."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError:
+        return False
+    return (
+        len(header) == 100
+        and header.startswith(_SQLITE_MAGIC)
+        and int.from_bytes(header[68:72], "big") == APPLICATION_ID
+    )
+
+
+def _open_checked(
+    path: Path, *, read_only: bool = False, immutable: bool = False
+) -> sqlite3.Connection:
+    """Connect to ``path`` after checking it is a project this build can read (the checks
+    only read; ``read_only`` and ``immutable``: see :func:`_connect`)."""
     name = path.name
     if not path.exists():
         raise ProjectFileError(
@@ -760,7 +870,7 @@ def _open_checked(path: Path) -> sqlite3.Connection:
             f"{PROJECT_SUFFIX} file saved by SA3 Studio."
         )
     try:
-        con = _connect(path)
+        con = _connect(path, read_only=read_only, immutable=immutable)
     except sqlite3.Error as exc:
         raise _translate(exc, path) from exc
     try:
@@ -1464,6 +1574,29 @@ def _remove_project_file(path: Path) -> None:
 
 def _recovery_dir(folder: str | os.PathLike[str] | None) -> Path:
     return default_recovery_dir() if folder is None else Path(folder)
+
+
+def is_writable(path: str | os.PathLike[str]) -> bool:
+    """True when this user may write the project file and its folder (SQLite needs both)."""
+    p = Path(path)
+    return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)
+
+
+def read_saved_read_only(path: str | os.PathLike[str]) -> StoredState:
+    """The saved state of a project this user cannot write (see
+    :meth:`ProjectFile.open_read_only`); the file is closed again before this returns.
+
+    Raises:
+        ProjectFileError: the file cannot be read, is damaged, or holds no saved state.
+    """
+    with ProjectFile.open_read_only(path) as file:
+        state = file.read(SAVED)
+    if state is None:
+        raise ProjectFileError(
+            f"'{Path(path).name}' holds no saved project. It may come from a save that did "
+            "not finish; open an older copy or the original audio."
+        )
+    return state
 
 
 def find_recoverable(recovery_dir: str | os.PathLike[str] | None = None) -> list[Recoverable]:

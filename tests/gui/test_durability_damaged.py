@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,56 @@ def test_a_damaged_autosave_opens_the_saved_state_and_keeps_the_file_aside(
 def win(qtbot: Any, window: MainWindow, song_file: Path) -> MainWindow:
     open_file(qtbot, window, song_file)
     return window
+
+
+def _pretend_read_only(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+    """Tests run as root, who may write anything: make os.access say no for ``paths``; the
+    code under test then takes its real read-only path (SQLite's mode=ro)."""
+    real = os.access
+    denied = {p.resolve() for p in paths}
+
+    def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+        if mode & os.W_OK and Path(path).resolve() in denied:
+            return False
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_project_opens_read_only_and_offers_save_as(
+    qtbot: Any,
+    win: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    what: str,
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    target = folder / "song.sa3proj"
+    prompts_of(win).save_answer = target
+    with qtbot.waitSignal(win.services.files.saved, timeout=20000):
+        win.actions["file.save"].trigger()
+    saved_mix = render_mix(win.services.document.project)
+    win.actions["file.close"].trigger()
+    before = target.read_bytes()
+    _pretend_read_only(monkeypatch, target if what == "file" else folder)
+
+    open_file(qtbot, win, target)
+    doc = win.services.document
+    assert doc.has_document
+    assert (render_mix(doc.project) == saved_mix).all()
+    title, message = prompts_of(win).infos[-1]
+    assert title == "Opened read-only"
+    assert "Save As" in message
+    assert doc.path is None  # Save asks where (Save As)
+    with qtbot.waitSignal(win.services.files.autosaved, timeout=10000):
+        doc.gain([(0, SR)], -3.0)  # autosaved into the recovery folder, not the project
+    copy = tmp_path / "mine.sa3proj"
+    prompts_of(win).save_answer = copy
+    with qtbot.waitSignal(win.services.files.saved, timeout=20000):
+        win.actions["file.save"].trigger()
+    assert doc.path == copy
+    assert target.read_bytes() == before  # the read-only project was never written
+    assert not list(folder.glob("*-wal"))
+    assert not list(folder.glob("*.tmp"))

@@ -735,3 +735,15 @@ def test_the_memory_check_counts_the_working_blocks(tmp_path: Path) -> None:
     # Enough for the result alone, not for the result and the blocks decoded on the way.
     with pytest.raises(AudioFileError, match="memory"):
         import_audio(path, max_bytes=out_bytes + 1024)
+
+
+def test_random_bytes_named_mp3_get_a_sensible_message(tmp_path: Path) -> None:
+    junk = tmp_path / "song.mp3"
+    junk.write_bytes(np.random.default_rng(9).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    with pytest.raises(AudioFileError) as info:
+        import_audio(junk)
+    message = str(info.value)
+    assert "song.mp3" in message
+    assert "no MP3 audio could be found in it" in message
+    assert "pipe" not in message
+    assert "does not exist" not in message

@@ -696,3 +696,64 @@ def test_the_document_history_round_trips_with_undo_redo_and_the_saved_point(
     assert restored.undo() == entries[3][1]
     assert not restored.is_dirty  # back at the saved point
     reopened.close(discard_unsaved=True)
+
+
+def _saved_project(tmp_path: Path, recovery: Path, name: str = "p.sa3proj") -> Path:
+    path = tmp_path / name
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(edit_chain()[:1], 0))
+    session.close()
+    return path
+
+
+def test_a_deeply_nested_manifest_is_damaged_not_an_internal_error(
+    tmp_path: Path, recovery: Path
+) -> None:
+    path = _saved_project(tmp_path, recovery)
+    con = sqlite3.connect(str(path))
+    con.execute("UPDATE manifest SET json = ?", ("[" * 200_000 + "]" * 200_000,))
+    con.commit()
+    con.close()
+    with ProjectFile.open(path) as f, pytest.raises(ProjectFileError, match="damaged"):
+        f.read(SAVED)
+
+
+def test_a_stray_log_of_another_file_does_not_damage_an_intact_project(
+    tmp_path: Path, recovery: Path
+) -> None:
+    path = _saved_project(tmp_path, recovery)
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(str(other))
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE t (x)")
+    con.execute("INSERT INTO t VALUES (randomblob(100000))")
+    con.commit()
+    (tmp_path / "p.sa3proj-wal").write_bytes((tmp_path / "other.db-wal").read_bytes())
+    con.close()
+    session = ProjectSession.open(path, recovery_dir=recovery)
+    try:
+        state = session.load()
+        assert state is not None
+        assert state.project().frames == edit_chain()[0][1].frames
+    finally:
+        session.close()
+    [aside] = tmp_path.glob("p.sa3proj-wal.stray-*")  # kept, not deleted
+    assert aside.stat().st_size > 0
+    with ProjectFile.open(path) as f:
+        assert f.integrity_check() == "ok"
+
+
+def test_a_read_only_project_is_read_with_sqlites_read_only_mode(
+    tmp_path: Path, recovery: Path
+) -> None:
+    path = _saved_project(tmp_path, recovery)
+    before = path.read_bytes()
+    with ProjectFile.open_read_only(path) as f:
+        assert f.read_only
+        assert f.read(SAVED) is not None
+        with pytest.raises(ProjectFileError, match="read-only; use Save As"):
+            f.clear(AUTOSAVE)
+    state = store.read_saved_read_only(path)
+    assert state.history.current == 0
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.sa3proj", "recovery"]
