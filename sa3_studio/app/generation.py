@@ -34,11 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sa3_studio.audio.resample import resample
 from sa3_studio.audio.seam import seam_scores
 from sa3_studio.document.arrange import add_track
 from sa3_studio.document.audio_data import AudioData
-from sa3_studio.document.constants import CHANNELS, SAMPLE_RATE
+from sa3_studio.document.constants import SAMPLE_RATE
 from sa3_studio.document.context import Window, WindowRegion, context_frames_for, plan_windows
 from sa3_studio.document.crossfade import splice
 from sa3_studio.document.edits import insert_silence
@@ -46,26 +45,38 @@ from sa3_studio.document.ids import new_id
 from sa3_studio.document.project import Project
 from sa3_studio.document.region import Region
 from sa3_studio.document.region_edits import add_region, next_take_number
-from sa3_studio.document.take import GenerationSettings, SettingValue, Take
+from sa3_studio.document.take import (
+    GenerationSettings,
+    LoraUse,
+    LoudnessReport,
+    Provenance,
+    SeamReport,
+    Take,
+)
 from sa3_studio.document.timefmt import format_range, format_time_compact
 from sa3_studio.engine.api import (
     SAMPLERS,
     CancelToken,
-    GenerationRequest,
     GenerationResult,
     ModelInfo,
     PipelineLike,
     StepCallback,
 )
 from sa3_studio.errors import EditError, GenerationError
-from sa3_studio.workflow.loras import apply_loras, loras_text
+from sa3_studio.workflow.loras import apply_loras, lora_file_hash, loras_text
+from sa3_studio.workflow.plan import Mode as WorkflowMode
+from sa3_studio.workflow.plan import ModelLimits, PlacedRegion, Plan, WindowPlan
 from sa3_studio.workflow.request import (
     PROMPT_PREFIXES,
     SEED_LIMIT,
+    Settings,
+    build_request,
     compose_prompt,
     default_prefix,
     random_seed,
+    to_model,
 )
+from sa3_studio.workflow.splice import region_audio, whole_window
 
 __all__ = [
     "PROMPT_PREFIXES",
@@ -488,9 +499,10 @@ class GeneratedTake:
         prompt: the full prompt sent.
         negative_prompt: "" for none.
         seed: the seed used.
-        settings: the settings used (seam scores and loudness match in ``extra``).
+        settings: the settings used.
         elapsed_s: seconds this take cost (its share of encoding included).
         parent_take_id: the take it was re-rolled from.
+        provenance: how it was made (window, prompt parts, LoRAs, seam and loudness).
     """
 
     region_id: str
@@ -501,6 +513,7 @@ class GeneratedTake:
     settings: GenerationSettings
     elapsed_s: float
     parent_take_id: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,27 +535,6 @@ class GenerationOutcome:
     elapsed_s: float
 
 
-def _fit(audio: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
-    """``(C, n)`` cut or zero-padded to ``(2, frames)``."""
-    out = np.zeros((CHANNELS, frames), dtype=np.float32)  # (2, T)
-    src = audio if audio.shape[0] >= CHANNELS else np.repeat(audio[:1], CHANNELS, axis=0)
-    n = min(frames, src.shape[-1])
-    out[:, :n] = src[:CHANNELS, :n]
-    return out
-
-
-def _to_model_rate(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
-    if rate == SAMPLE_RATE:
-        return np.ascontiguousarray(audio, dtype=np.float32)
-    return resample(audio, SAMPLE_RATE, rate)
-
-
-def _to_project_rate(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
-    if rate == SAMPLE_RATE:
-        return np.ascontiguousarray(audio, dtype=np.float32)
-    return resample(audio, rate, SAMPLE_RATE)
-
-
 def _score(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 3)
 
@@ -553,12 +545,12 @@ def seam_and_loudness(
     start: int,
     take: npt.NDArray[np.float32],
     crossfade_s: float = DEFAULT_CROSSFADE_S,
-) -> dict[str, SettingValue]:
+) -> tuple[SeamReport, LoudnessReport]:
     """Seam scores of a take spliced into its track, and the gain that matches its loudness.
 
     Returns:
-        ``seam_in`` / ``seam_out`` (``None`` at the song's edges), ``seam_bad`` and
-        ``loudness_gain_db`` with ``loudness_note`` (the sentence saying why).
+        ``(seams, loudness)``: seam scores (``None`` at the song's edges) and whether one is
+        bad; the matching gain with the sentence saying why.
     """
     track = project.track(track_id)
     end = start + take.shape[-1]
@@ -578,11 +570,11 @@ def seam_and_loudness(
     by_frame = {s.frame: s for s in scores}
     seam_in = by_frame.get(before.shape[1]) if before.shape[1] > 0 else None
     seam_out = by_frame.get(before.shape[1] + take.shape[-1]) if after.shape[1] > 0 else None
-    out: dict[str, SettingValue] = {
-        "seam_in": _score(seam_in.score) if seam_in else None,
-        "seam_out": _score(seam_out.score) if seam_out else None,
-        "seam_bad": any(s.bad for s in scores),
-    }
+    seams = SeamReport(
+        _score(seam_in.score) if seam_in else None,
+        _score(seam_out.score) if seam_out else None,
+        any(s.bad for s in scores),
+    )
     # Imported here: the loudness meter pulls in scipy, which the window need not load to start.
     from sa3_studio.audio.loudness import match_gain
 
@@ -592,25 +584,24 @@ def seam_and_loudness(
     refs = [a for a in (ref_before, ref_after) if a is not None and a.shape[1] > 0]
     if refs:
         match = match_gain(take, refs, sample_rate=SAMPLE_RATE)
-        out["loudness_gain_db"] = round(float(match.gain_db), 2)
-        out["loudness_note"] = match.reason
+        loudness = LoudnessReport(round(float(match.gain_db), 2), match.reason)
     else:
-        out["loudness_gain_db"] = 0.0
-        out["loudness_note"] = "There is no song audio around the take to match its loudness to."
-    return out
+        loudness = LoudnessReport(
+            0.0, "There is no song audio around the take to match its loudness to."
+        )
+    return seams, loudness
 
 
 def seam_score_of(take: Take) -> float | None:
     """The worse of a take's two seam scores, or ``None`` when it has none."""
-    extra = dict(take.settings.extra)
-    values = [extra.get("seam_in"), extra.get("seam_out")]
-    scores = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    return max(scores) if scores else None
+    seam = take.provenance.seam
+    return None if seam is None else seam.worst
 
 
 def seam_is_bad(take: Take) -> bool:
     """True when the take's splice scored as an audible seam."""
-    return bool(dict(take.settings.extra).get("seam_bad", False))
+    seam = take.provenance.seam
+    return seam is not None and seam.bad
 
 
 class GenerationTask:
@@ -678,19 +669,24 @@ class GenerationTask:
         total: int,
     ) -> list[GeneratedTake]:
         plan = self.plan
-        window = pass_.window
-        duration = window.duration_s
+        wplan, wwindow = workflow_window(pass_, rate, float(pipeline.max_seconds), plan.mode)
+        settings = Settings(
+            prompt=pass_.prompt,
+            negative_prompt=pass_.negative_prompt,
+            seed=plan.seeds[0],
+            steps=steps,
+            cfg_scale=plan.cfg_scale,
+            sampler=plan.sampler,
+            vary_strength=plan.init_strength if plan.init_strength is not None else 1.0,
+        )
         track = self.project.track(pass_.track_id)
         t0 = self._clock()
         source_m: npt.NDArray[np.float32] | None = None
         latents: object = None
-        regions_s = window.inpaint_regions_s()
-        decode_range: tuple[float, float] | None = None
         if not pass_.text_only:
-            source = track.read(window.start, window.end)  # (2, W) project rate
-            source_m = _to_model_rate(source, rate)
-            latents = pipeline.encode(source_m, duration=duration)
-            decode_range = (regions_s[0][0], regions_s[-1][1])
+            source = track.read(wwindow.start, wwindow.end)  # (2, W) project rate
+            source_m = to_model(source, SAMPLE_RATE, wplan.limits, wwindow.model_frames)
+            latents = pipeline.encode(source_m, duration=wwindow.model_frames / rate)
         encode_s = self._clock() - t0
         results: list[tuple[int, GenerationResult, float]] = []
         for i, seed in enumerate(plan.seeds):
@@ -700,91 +696,89 @@ class GenerationTask:
             def step(done: int, _total: int, base: int = base) -> None:
                 on_step(base + done, total)
 
-            request = GenerationRequest(
-                prompt=pass_.prompt,
-                negative_prompt=pass_.negative_prompt or None,
-                duration=duration,
-                steps=steps,
-                cfg_scale=plan.cfg_scale,
-                sampler=plan.sampler,
+            request = build_request(
+                wplan,
+                wwindow,
+                settings,
                 seed=seed,
-                inpaint_regions=() if pass_.text_only else regions_s,
-                source_latents=latents,
-                init_audio=source_m if plan.init_strength is not None else None,
-                init_noise_level=plan.init_strength if plan.init_strength is not None else 1.0,
-                decode_range=decode_range,
+                audio=source_m,
+                latents=latents,
+                whole=pass_.text_only,
             )
             t1 = self._clock()
             result = pipeline.generate(request, on_step=step, cancel=cancel)
             results.append((seed, result, self._clock() - t1))
         out: list[GeneratedTake] = []
         share = encode_s / max(len(results), 1)
+        loras = tuple(
+            LoraUse(path, strength, lora_file_hash(path)) for path, strength in plan.options.loras
+        )
         for seed, result, gen_s in results:
             cancel.raise_if_cancelled()
-            audio = np.asarray(result.audio, dtype=np.float32)
-            if audio.ndim == 2:
-                audio = audio[None]
-            generated = _to_project_rate(audio[0], rate)  # (C, n) project rate
-            offset = round(result.start_frame * SAMPLE_RATE / rate)
-            for wr in window.regions:
-                lo = wr.start - offset
-                piece = generated[:, max(lo, 0) : max(lo, 0) + wr.length]
-                if lo < 0:  # the decoded span started inside the region (never by design)
-                    piece = np.concatenate(
-                        (np.zeros((piece.shape[0], -lo), np.float32), piece), axis=1
+            if pass_.text_only:
+                pieces = {wwindow.regions[0].id: whole_window(result, wplan, wwindow)}
+            else:
+                pieces = region_audio(result, wplan, wwindow)
+            for r in wwindow.regions:
+                take_audio = np.ascontiguousarray(pieces[r.id][0], dtype=np.float32)  # (2, n)
+                seams: SeamReport | None = None
+                loudness: LoudnessReport | None = None
+                if not pass_.text_only:
+                    seams, loudness = seam_and_loudness(
+                        self.project, pass_.track_id, r.start, take_audio, plan.options.crossfade_s
                     )
-                take_audio = _fit(piece, wr.length)
-                start = window.start + wr.start
-                extra: dict[str, SettingValue] = {
-                    "mode": plan.mode.value,
-                    "prefix": plan.options.prefix,
-                    "user_prompt": pass_.text,
-                    "window_start": window.start,
-                    "window_end": window.end,
-                    "model_rate": rate,
-                }
-                if plan.options.tempo_bpm:
-                    extra["tempo_bpm"] = float(plan.options.tempo_bpm)
-                if plan.options.key:
-                    extra["key"] = plan.options.key
-                if plan.options.loras:
-                    extra["loras"] = loras_text(plan.options.loras)
-                if pass_.text_only:
-                    extra["text_only"] = True
-                else:
-                    extra.update(
-                        seam_and_loudness(
-                            self.project,
-                            pass_.track_id,
-                            start,
-                            take_audio,
-                            plan.options.crossfade_s,
-                        )
-                    )
-                settings = GenerationSettings(
+                provenance = Provenance(
+                    mode=plan.mode.value,
+                    prefix=plan.options.prefix,
+                    user_prompt=pass_.text,
+                    tempo_bpm=float(plan.options.tempo_bpm) if plan.options.tempo_bpm else None,
+                    key=plan.options.key,
+                    window_start=wwindow.start,
+                    window_end=wwindow.end,
+                    model_rate=rate,
+                    text_only=pass_.text_only,
+                    loras=loras,
+                    seam=seams,
+                    loudness=loudness,
+                )
+                settings_used = GenerationSettings(
                     steps=steps,
                     cfg_scale=plan.cfg_scale,
                     sampler=plan.sampler,
                     seed=seed,
                     init_noise_level=plan.init_strength if plan.init_strength else 1.0,
-                    context_s=round(window.duration_s, 3),
-                    extra=GenerationSettings.extra_from(
-                        {k: v for k, v in extra.items() if v is not None}
-                    ),
+                    context_s=round(pass_.window.duration_s, 3),
                 )
                 out.append(
                     GeneratedTake(
-                        region_id=wr.region_id,
+                        region_id=r.id,
                         audio=AudioData.from_array(take_audio, copy=False),
                         prompt=pass_.prompt,
                         negative_prompt=pass_.negative_prompt,
                         seed=seed,
-                        settings=settings,
-                        elapsed_s=(gen_s + share) / max(len(window.regions), 1),
+                        settings=settings_used,
+                        elapsed_s=(gen_s + share) / max(len(wwindow.regions), 1),
                         parent_take_id=plan.parent_take_id,
+                        provenance=provenance,
                     )
                 )
         return out
+
+
+def workflow_window(
+    pass_: PlannedPass, model_rate: int, max_seconds: float, mode: Mode
+) -> tuple[Plan, WindowPlan]:
+    """A planned pass as the workflow's window (project frames, the model's limits)."""
+    limits = ModelLimits.of(model_rate, max_seconds if max_seconds > 0 else 120.0)
+    w = pass_.window
+    regions = tuple(
+        PlacedRegion(r.region_id, w.start + r.start, w.start + r.end) for r in w.regions
+    )
+    model_frames = min(limits.max_frames, limits.model_frames(w.length, SAMPLE_RATE))
+    window = WindowPlan(w.start, w.end, regions, model_frames, text_only=pass_.text_only)
+    wmode = WorkflowMode.NEW if pass_.text_only else WorkflowMode(mode.value)
+    plan = Plan(wmode, SAMPLE_RATE, w.end, w.end, 0, (window,), limits)
+    return plan, window
 
 
 # -- back to the document (GUI thread) ----------------------------------------------------------
@@ -822,6 +816,7 @@ def takes_from_outcome(
                 created_at=created,
                 elapsed_s=max(0.0, float(g.elapsed_s)),
                 parent_take_id=g.parent_take_id,
+                provenance=g.provenance,
             )
         )
     return out
@@ -829,26 +824,22 @@ def takes_from_outcome(
 
 def options_from_take(take: Take, base: GenerateOptions) -> GenerateOptions:
     """The panel settings that made ``take`` (for "copy settings to the panel")."""
-    extra = dict(take.settings.extra)
+    made = take.provenance
     prefix, rest = strip_prefix(take.prompt)
-    user = extra.get("user_prompt")
-    tempo = extra.get("tempo_bpm")
-    key = extra.get("key")
-    mode = extra.get("mode")
-    text = user if isinstance(user, str) and user else rest
-    if not isinstance(tempo, int | float) or isinstance(tempo, bool):
-        tempo = None
-    if not isinstance(key, str):
-        key = ""
-    if isinstance(user, str) and user:
-        prefix = str(extra.get("prefix", prefix))
+    user = made.user_prompt
+    tempo = made.tempo_bpm
+    key = made.key
+    mode = made.mode
+    text = user or rest
+    if user:
+        prefix = made.prefix or prefix
     else:
         # Without the user's own text on record, strip the appended tempo and key back off.
         for tail in (key, f"{tempo:g} BPM" if tempo else ""):
             if tail and text.endswith(tail):
                 text = text[: -len(tail)].rstrip(", ")
     try:
-        chosen = Mode(mode) if isinstance(mode, str) else base.mode
+        chosen = Mode(mode) if mode else base.mode
     except ValueError:
         chosen = base.mode
     if chosen in (Mode.EXTEND, Mode.NEW):

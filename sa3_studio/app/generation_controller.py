@@ -35,6 +35,7 @@ from sa3_studio.app.generation import (
     prepare_extend,
     prepare_new,
     random_seed,
+    seam_is_bad,
     takes_from_outcome,
 )
 from sa3_studio.app.session import Session
@@ -355,7 +356,7 @@ class GenerationController(QObject):
             takes=1,
             crossfade_s=self.crossfade_s,
         )
-        text_only = bool(dict(take.settings.extra).get("text_only", False))
+        text_only = take.provenance.text_only
         try:
             plan = plan_generation(
                 project,
@@ -569,9 +570,8 @@ class GenerationController(QObject):
             return False
         gain = 0.0
         if loudness_match:
-            value = dict(take.settings.extra).get("loudness_gain_db", 0.0)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                gain = float(value)
+            loudness = take.provenance.loudness
+            gain = 0.0 if loudness is None else loudness.gain_db
         self._stop_audition()
         ok = self._doc.accept_take(
             take.region_id, take_id, crossfade_s=self.crossfade_s, gain_db=gain
@@ -702,7 +702,7 @@ class GenerationController(QObject):
                     source=self._peaks_for(take.audio),
                     active=tid == self._auditioning,
                     key=tid,
-                    bad_seam=bool(dict(take.settings.extra).get("seam_bad", False)),
+                    bad_seam=seam_is_bad(take),
                 )
             )
         return out

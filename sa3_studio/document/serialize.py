@@ -14,6 +14,7 @@ the user to update; unknown keys in a manifest of a known format are ignored.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,7 +24,15 @@ from sa3_studio.document.grid import BeatGrid
 from sa3_studio.document.project import Clip, Project, ProjectMeta, Track
 from sa3_studio.document.region import Region
 from sa3_studio.document.segments import Segment
-from sa3_studio.document.take import GenerationSettings, SettingValue, Take
+from sa3_studio.document.take import (
+    GenerationSettings,
+    LoraUse,
+    LoudnessReport,
+    Provenance,
+    SeamReport,
+    SettingValue,
+    Take,
+)
 from sa3_studio.errors import ProjectFileError
 
 FORMAT_NAME = "sa3-studio-project"
@@ -151,6 +160,31 @@ def _take_to_json(take: Take) -> dict[str, Any]:
         "created_at": take.created_at,
         "elapsed_s": take.elapsed_s,
         "parent_take_id": take.parent_take_id,
+        "provenance": _provenance_to_json(take.provenance),
+    }
+
+
+def _provenance_to_json(p: Provenance) -> dict[str, Any]:
+    return {
+        "mode": p.mode,
+        "prefix": p.prefix,
+        "user_prompt": p.user_prompt,
+        "tempo_bpm": p.tempo_bpm,
+        "key": p.key,
+        "window_start": p.window_start,
+        "window_end": p.window_end,
+        "model_rate": p.model_rate,
+        "text_only": p.text_only,
+        "loras": [
+            {"path": lora.path, "strength": lora.strength, "file_hash": lora.file_hash}
+            for lora in p.loras
+        ],
+        "seam": None
+        if p.seam is None
+        else {"seam_in": p.seam.seam_in, "seam_out": p.seam.seam_out, "bad": p.seam.bad},
+        "loudness": None
+        if p.loudness is None
+        else {"gain_db": p.loudness.gain_db, "note": p.loudness.note},
     }
 
 
@@ -386,6 +420,12 @@ def _region_from(n: _Node) -> Region:
 
 
 def _take_from(n: _Node, audio: Callable[[str, str], AudioData]) -> Take:
+    settings = _settings_from(n.node("settings"))
+    if "provenance" in n.value:
+        provenance = _provenance_from(n.node("provenance"))
+    else:  # saved before the typed record: it was kept in the settings' extra pairs
+        provenance, rest = Provenance.from_extra(settings.extra)
+        settings = dataclasses.replace(settings, extra=rest)
     return Take(
         id=n.get_str("id"),
         region_id=n.get_str("region_id"),
@@ -396,10 +436,44 @@ def _take_from(n: _Node, audio: Callable[[str, str], AudioData]) -> Take:
         seed=n.get_int("seed"),
         model_name=n.get_str("model_name", ""),
         weights_hash=n.get_str("weights_hash", ""),
-        settings=_settings_from(n.node("settings")),
+        settings=settings,
         created_at=n.get_float("created_at", 0.0),
         elapsed_s=n.get_float("elapsed_s", 0.0),
         parent_take_id=n.opt_str("parent_take_id"),
+        provenance=provenance,
+    )
+
+
+def _provenance_from(n: _Node) -> Provenance:
+    seam_value = n.value.get("seam")
+    seam = None
+    if seam_value is not None:
+        sn = _Node(seam_value, f"{n.path}.seam")
+        seam = SeamReport(
+            sn.opt_float("seam_in"), sn.opt_float("seam_out"), sn.get_bool("bad", False)
+        )
+    loud_value = n.value.get("loudness")
+    loudness = None
+    if loud_value is not None:
+        ln = _Node(loud_value, f"{n.path}.loudness")
+        loudness = LoudnessReport(ln.get_float("gain_db", 0.0), ln.get_str("note", ""))
+    loras = tuple(
+        LoraUse(m.get_str("path"), m.get_float("strength"), m.get_str("file_hash", ""))
+        for m in (n.nodes("loras") if "loras" in n.value else [])
+    )
+    return Provenance(
+        mode=n.get_str("mode", ""),
+        prefix=n.get_str("prefix", ""),
+        user_prompt=n.get_str("user_prompt", ""),
+        tempo_bpm=n.opt_float("tempo_bpm"),
+        key=n.get_str("key", ""),
+        window_start=n.opt_int("window_start"),
+        window_end=n.opt_int("window_end"),
+        model_rate=n.opt_int("model_rate"),
+        text_only=n.get_bool("text_only", False),
+        loras=loras,
+        seam=seam,
+        loudness=loudness,
     )
 
 

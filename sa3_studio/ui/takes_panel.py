@@ -318,23 +318,20 @@ class TakesPanel(QWidget):
 
     def _take_item(self, take: Take, region: Region) -> QTreeWidgetItem:
         c = self._controller
-        extra = dict(take.settings.extra)
+        made = take.provenance
         accepted = region.accepted_take_id == take.id
         status = "✓ accepted" if accepted else "pending"
         if c.auditioning == take.id:
             status = "▶ playing"
-        user = extra.get("user_prompt")
-        prompt = user if isinstance(user, str) and user else take.prompt
+        prompt = made.user_prompt or take.prompt
         seam = seam_score_of(take)
-        bad = bool(extra.get("seam_bad", False))
+        bad = made.seam is not None and made.seam.bad
         seam_text = "—" if seam is None else (f"⚠ {seam:.1f}" if bad else f"{seam:.1f}")
-        gain = extra.get("loudness_gain_db")
-        gain_text = f"{float(gain):+.1f} dB" if isinstance(gain, int | float) else "—"
+        gain_text = "—" if made.loudness is None else f"{made.loudness.gain_db:+.1f} dB"
         length_ok = take.frames == region.length
-        loras = extra.get("loras")
         model_text = take.model_name or "—"
-        if isinstance(loras, str) and loras:
-            model_text += f" + {loras}"
+        if made.loras:
+            model_text += f" + {made.loras_text}"
         item = QTreeWidgetItem(
             [
                 f"Take {take.number}",
@@ -352,7 +349,8 @@ class TakesPanel(QWidget):
         item.setToolTip(
             3, take.prompt + (f"\nNegative: {take.negative_prompt}" if take.negative_prompt else "")
         )
-        seam_in, seam_out = extra.get("seam_in"), extra.get("seam_out")
+        seam_in = None if made.seam is None else made.seam.seam_in
+        seam_out = None if made.seam is None else made.seam.seam_out
         item.setToolTip(
             6,
             "Spectral jump at the seams (start "
@@ -360,9 +358,8 @@ class TakesPanel(QWidget):
             f"{seam_out if seam_out is not None else '—'}); about 1 is seamless, above 4 is "
             "flagged: listen to the seam before accepting.",
         )
-        note = extra.get("loudness_note")
-        if isinstance(note, str):
-            item.setToolTip(7, note)
+        if made.loudness is not None:
+            item.setToolTip(7, made.loudness.note)
         item.setToolTip(
             2, "Re-generating with this seed and the same settings gives this take again."
         )

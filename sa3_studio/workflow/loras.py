@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,3 +50,24 @@ def apply_loras(pipeline: PipelineLike, wanted: Sequence[tuple[str, float]]) -> 
 def loras_text(loras: Sequence[tuple[str, float]]) -> str:
     """How a take's LoRAs are shown: ``"drums 0.8, keys 0.5"`` (file names without suffix)."""
     return ", ".join(f"{Path(path).stem} {strength:g}" for path, strength in loras)
+
+
+def lora_file_hash(path: str) -> str:
+    """A short hash of a LoRA file's bytes ("" when it cannot be read); cached per file version."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return _hash_file(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_file(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()[:12]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from sa3_studio.audio.resample import resample
 from sa3_studio.engine.api import SAMPLERS, GenerationRequest
 from sa3_studio.errors import GenerationError
-from sa3_studio.workflow.plan import Mode, Plan, WindowPlan
+from sa3_studio.workflow.plan import Mode, ModelLimits, Plan, WindowPlan
 
 SEED_LIMIT = 2**31
 """Seeds are drawn from ``[0, SEED_LIMIT)`` and shown as plain numbers."""
@@ -190,10 +190,18 @@ def window_audio(
         out[:, lo - window.start : hi - window.start] = source[
             :, lo - plan.offset : hi - plan.offset
         ]
-    stereo = to_stereo(out)
-    model_rate = plan.limits.sample_rate
-    converted = stereo if plan.rate == model_rate else resample(stereo, plan.rate, model_rate)
-    return fit(converted, window.model_frames)
+    return to_model(out, plan.rate, plan.limits, window.model_frames)
+
+
+def to_model(
+    audio: npt.NDArray[np.floating], rate: int, limits: ModelLimits, model_frames: int
+) -> npt.NDArray[np.float32]:
+    """Window audio ``(C, W)`` at ``rate`` as the model takes it: stereo, at its rate,
+    exactly ``model_frames`` long."""
+    stereo = to_stereo(audio)
+    model_rate = limits.sample_rate
+    converted = stereo if rate == model_rate else resample(stereo, rate, model_rate)
+    return fit(converted, model_frames)
 
 
 def fit(audio: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:

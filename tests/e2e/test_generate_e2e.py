@@ -261,9 +261,9 @@ def test_a_region_in_the_middle_of_a_six_minute_song_uses_a_context_window(qtbot
         assert "Window 2:" in panel.window_info.text()  # the user sees which window is sent
     (take_id,) = added.args[1]
     take = services.document.project.take(take_id)
-    extra = dict(take.settings.extra)
-    assert extra["window_end"] - extra["window_start"] <= 30 * SR
-    assert extra["window_start"] < 180 * SR < 184 * SR < extra["window_end"]
+    made = take.provenance
+    assert made.window_end - made.window_start <= 30 * SR
+    assert made.window_start < 180 * SR < 184 * SR < made.window_end
     assert take.settings.context_s <= 30.0
     assert controller.accept(take_id)
     assert_outside_identical(track_audio(window), source, [(180 * SR, 184 * SR)])

@@ -145,7 +145,7 @@ def test_takes_are_made_with_the_loras_and_say_so(qtbot, env):
     assert [(e.path.name, e.strength) for e in pipe.applied] == [("drums.safetensors", 0.8)]
     takes = list(env.document.project.takes)
     assert takes
-    assert all(dict(t.settings.extra)["loras"] == "drums 0.8" for t in takes)
+    assert all(t.provenance.loras_text == "drums 0.8" for t in takes)
     takes_panel = TakesPanel(env.controller)
     qtbot.addWidget(takes_panel)
     takes_panel.refresh()

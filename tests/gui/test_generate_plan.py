@@ -28,6 +28,7 @@ from sa3_studio.app.generation import (
 from sa3_studio.document.region_edits import add_region, add_take
 from sa3_studio.engine.api import CancelToken
 from sa3_studio.errors import Cancelled, EditError, GenerationError
+from sa3_studio.workflow.request import DECODE_MARGIN_S
 
 MUSIC = PROMPT_PREFIXES["Music"]
 MODEL = ModelChoice("small-music", "/m/small-music", SR, 120.0, False)
@@ -192,12 +193,13 @@ def test_each_take_is_cut_from_the_window_at_the_regions_place():
         t = (region.start - plan.passes[0].window.start + np.arange(region.length)) / SR
         expected = 0.3 * np.sin(2 * np.pi * seed_frequency(g.seed) * t)
         np.testing.assert_allclose(g.audio.samples[0], expected, atol=1e-4)
-        extra = dict(g.settings.extra)
+        made = g.provenance
         assert g.settings.seed == g.seed
         assert g.settings.steps == 8
-        assert {"seam_in", "seam_out", "seam_bad", "loudness_gain_db"} <= set(extra)
-        assert extra["mode"] == "regenerate"
-        assert extra["user_prompt"] == "x"
+        assert made.seam is not None
+        assert made.loudness is not None
+        assert made.mode == "regenerate"
+        assert made.user_prompt == "x"
 
 
 def test_decoding_only_the_regions_span_is_asked_for():
@@ -206,8 +208,9 @@ def test_decoding_only_the_regions_span_is_asked_for():
     _, pipe, _ = run(plan, p)
     start, end = pipe.requests[0].decode_range
     w = plan.passes[0].window
-    assert start == pytest.approx((30 * SR - w.start) / SR)
-    assert end == pytest.approx((32 * SR - w.start) / SR)
+    # The regions plus a margin for the resampler's filter.
+    assert start == pytest.approx((30 * SR - w.start) / SR - DECODE_MARGIN_S)
+    assert end == pytest.approx((32 * SR - w.start) / SR + DECODE_MARGIN_S)
 
 
 def test_a_model_at_another_rate_gets_resampled_audio():
@@ -220,7 +223,7 @@ def test_a_model_at_another_rate_gets_resampled_audio():
     assert duration == pytest.approx(p.frames / SR)
     (g,) = out.takes
     assert g.audio.samples.shape == (2, 2 * SR)  # back at the project rate, exact length
-    assert dict(g.settings.extra)["model_rate"] == 256
+    assert g.provenance.model_rate == 256
 
 
 def test_vary_sends_the_window_as_init_audio_with_the_strength():
@@ -274,8 +277,9 @@ def test_seam_flags_read_from_a_take():
     p, ids = with_regions(20.0, [(8.0, 10.0)])
     out, _, _ = run(plan_generation(p, ids, GenerateOptions(prompt="x", takes=1), MODEL), p)
     (take,) = takes_from_outcome(p, out)
-    extra = dict(take.settings.extra)
-    assert seam_score_of(take) == max(extra["seam_in"], extra["seam_out"])
+    seam = take.provenance.seam
+    assert seam is not None
+    assert seam_score_of(take) == max(seam.seam_in, seam.seam_out)
     # A pure sine cut into a chord at an arbitrary phase is an audible seam.
     assert seam_is_bad(take) is True
 
@@ -333,7 +337,7 @@ def test_new_audio_on_a_new_track_or_at_the_cursor():
     assert pipe.requests[0].inpaint_regions == ()
     assert pipe.requests[0].duration == pytest.approx(5.0)
     assert out.takes[0].audio.frames == 5 * SR
-    assert dict(out.takes[0].settings.extra)["text_only"] is True
+    assert out.takes[0].provenance.text_only is True
 
     p3, rid3, text_only3 = prepare_new(p, "cursor", 4 * SR, 2.0)
     assert not text_only3

@@ -186,7 +186,7 @@ def test_accept_with_loudness_match_applies_the_measured_gain(qtbot, env):
     panel = make_panel(qtbot, env)
     r1, _ = region_ids(env)
     take = env.document.project.takes_for(r1)[0]
-    gain_db = dict(take.settings.extra)["loudness_gain_db"]
+    gain_db = take.provenance.loudness.gain_db
     assert gain_db != 0.0
     panel.match_loudness.setChecked(True)
     panel.accept()
@@ -226,7 +226,7 @@ def test_r_rerolls_with_the_same_settings_and_a_new_seed(qtbot, env):
     assert new.settings.steps == take.settings.steps
     assert new.seed != take.seed
     # The new take really is the fake's output for its seed.
-    t = (np.arange(10) + 12 * SR - dict(new.settings.extra)["window_start"]) / SR
+    t = (np.arange(10) + 12 * SR - new.provenance.window_start) / SR
     expected = 0.3 * np.sin(2 * np.pi * seed_frequency(new.seed) * t)
     np.testing.assert_allclose(new.audio.samples[0, :10], expected, atol=1e-4)
 
