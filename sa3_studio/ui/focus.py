@@ -56,6 +56,7 @@ class FocusGuard(QObject):
         self._home = home
         self._tab_pressed = False
         self._picked: QObject | None = None
+        self._picks = 0
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -71,6 +72,12 @@ class FocusGuard(QObject):
             home.setFocus(Qt.FocusReason.OtherFocusReason)
         elif focused is not None and self._mine(focused):
             focused.clearFocus()
+
+    def go_home_soon(self) -> None:
+        """Give the keyboard to the home widget once pending events are handled, unless the
+        user picks a field in the meantime."""
+        picks = self._picks
+        QTimer.singleShot(0, self, lambda: self._picks == picks and self.go_home())
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         kind = event.type()
@@ -94,6 +101,7 @@ class FocusGuard(QObject):
                 back = event.reason() == Qt.FocusReason.ActiveWindowFocusReason
                 if tabbed or event.reason() in _CHOSEN or (back and obj is self._picked):
                     self._picked = obj
+                    self._picks += 1
                 else:
                     # Handed on by Qt (a focused button vanished, the window's first
                     # activation), not picked by the user: send the keyboard home once the

@@ -47,6 +47,7 @@ from sa3_studio.app.session import FrameRange
 from sa3_studio.app.settings import Preferences
 from sa3_studio.app.snapper import make_snapper
 from sa3_studio.app.spectrogram import Spectrogram, compute_spectrogram
+from sa3_studio.app.tracks import TrackLanes
 from sa3_studio.app.transport import TransportState
 from sa3_studio.app.waveform_source import ProjectPeaks
 from sa3_studio.document.constants import LATENT_FRAMES, SAMPLE_RATE
@@ -68,6 +69,7 @@ from sa3_studio.ui.regions_panel import RegionsPanel
 from sa3_studio.ui.ruler import Tempo
 from sa3_studio.ui.theme import Theme, apply_theme, theme_named
 from sa3_studio.ui.timeline import TimelineWidget
+from sa3_studio.ui.track_headers import TrackHeaders
 from sa3_studio.ui.transport_bar import SelectionDisplay, TimeDisplay
 from sa3_studio.ui.window_edits import EditCommands
 from sa3_studio.ui.window_files import FileCommands
@@ -187,6 +189,7 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         self.timeline = TimelineWidget(s.session, self._theme)
         self.timeline.plot.setAcceptDrops(False)
         self.timeline.set_snapper(make_snapper(lambda: s.document.project, s.session))
+        self.track_headers = TrackHeaders(s.document, self.timeline)
         self.welcome = WelcomePage(self.actions["file.open"])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
@@ -541,7 +544,7 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         transport.error.connect(lambda msg: self.show_error("Playback failed", msg))
         files.opened.connect(self._on_opened)
         # The keyboard goes to the waveform, so that Space, = and - work at once.
-        files.opened.connect(lambda *_: QTimer.singleShot(0, self.focus_guard.go_home))
+        files.opened.connect(lambda *_: self.focus_guard.go_home_soon())
         files.saved.connect(self._on_saved)
         files.autosaved.connect(lambda: self.status("Autosaved.", 1500))
         files.exported.connect(self._on_exported)
@@ -596,7 +599,9 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         has_doc = s.document.has_document
         self.stack.setCurrentWidget(self.timeline if has_doc else self.welcome)
         peaks = ProjectPeaks(project, s.pyramids)
-        self.timeline.set_source(peaks if has_doc else None)
+        # Several tracks: one lane each (the overview keeps the mix); one track: as always.
+        lanes = TrackLanes(project, s.pyramids) if has_doc and len(project.tracks) > 1 else None
+        self.timeline.set_source(peaks if has_doc else None, lanes)
         self.timeline.set_regions(project.regions)
         s.session.set_timeline(SAMPLE_RATE, project.frames, fit=self._fit_next)
         self._fit_next = False

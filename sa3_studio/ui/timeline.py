@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QGraphicsSceneWheelEvent, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsSceneWheelEvent, QHBoxLayout, QVBoxLayout, QWidget
 
 from sa3_studio.app.session import FrameRange, Session
 from sa3_studio.app.spectrogram import Spectrogram
@@ -145,6 +145,7 @@ class TimelineWidget(QWidget):
     region_activated = Signal(str)
     region_drag_out = Signal(str)
     context_menu_requested = Signal(object)
+    lanes_changed = Signal()
 
     def __init__(
         self, session: Session, theme: Theme = DARK, parent: QWidget | None = None
@@ -210,7 +211,12 @@ class TimelineWidget(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.overview)
-        lay.addWidget(self.plot, 1)
+        # Track headers (name, mute, solo, gain, remove) sit left of their lanes.
+        self._lanes_row = QHBoxLayout()
+        self._lanes_row.setContentsMargins(0, 0, 0, 0)
+        self._lanes_row.setSpacing(0)
+        self._lanes_row.addWidget(self.plot, 1)
+        lay.addLayout(self._lanes_row, 1)
 
         session.view_changed.connect(self._on_view_changed)
         session.selection_changed.connect(self._on_selection_changed)
@@ -231,12 +237,35 @@ class TimelineWidget(QWidget):
         """The view state shown."""
         return self._session
 
-    def set_source(self, source: PeakSource | None) -> None:
-        """Draw the waveform of ``source`` (the project's mix)."""
+    def set_source(self, source: PeakSource | None, lanes: PeakSource | None = None) -> None:
+        """Draw the waveform of ``source`` (the project's mix).
+
+        Args:
+            source: the mix (the overview always shows it).
+            lanes: one lane per track for a project with several tracks (the waveform then
+                draws these instead of the mix's channels).
+        """
         self._source = source
-        self.waveform.set_source(source)
+        self.waveform.set_source(lanes if lanes is not None and source is not None else source)
         self.overview.set_source(source)
         self._on_timeline_changed()
+        self.lanes_changed.emit()
+
+    def set_track_headers(self, headers: QWidget) -> None:
+        """Put ``headers`` left of the lanes (it is shown only while it has rows to show)."""
+        self._lanes_row.insertWidget(0, headers)
+
+    def lane_spans(self) -> list[tuple[int, int]]:
+        """``(top, height)`` in pixels of this widget's plot of each waveform lane."""
+        lanes = max(self.waveform.channels, 1)
+        out: list[tuple[int, int]] = []
+        for i in range(lanes):
+            top = self.view_box.mapViewToScene(QPointF(0.0, i / lanes))
+            bottom = self.view_box.mapViewToScene(QPointF(0.0, (i + 1) / lanes))
+            y0 = round(self.plot.mapFromScene(top).y())
+            y1 = round(self.plot.mapFromScene(bottom).y())
+            out.append((y0, max(y1 - y0, 1)))
+        return out
 
     def refresh_waveform(self) -> None:
         """Redraw the waveform (its source's audio changed)."""
@@ -436,6 +465,7 @@ class TimelineWidget(QWidget):
         for it in (self.grid, self.regions_item, self.selection_item, self.overlay_item):
             it.layout_changed()
         self.view_box.setYRange(top, bottom, padding=0.0)
+        self.lanes_changed.emit()
 
     # -- mouse -----------------------------------------------------------------------------
 

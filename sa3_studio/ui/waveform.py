@@ -266,7 +266,18 @@ class WaveformItem(pg.GraphicsObject):
                 elif kind == "dots":
                     self._paint_dots(painter, shape)  # type: ignore[arg-type]
             painter.restore()
+        self._paint_dimmed(painter, x_lo, x_hi, lane_h)
         self._paint_labels(painter, device, x_lo, channels, lane_h)
+
+    def _paint_dimmed(self, painter: QPainter, x_lo: float, x_hi: float, lane_h: float) -> None:
+        # Lanes that are not heard (muted tracks) are veiled in the background colour.
+        dimmed = getattr(self._source, "dimmed_lanes", ())
+        if not dimmed:
+            return
+        veil = QColor(self._colors.lane_bg)
+        veil.setAlpha(170)
+        for lane in dimmed:
+            painter.fillRect(QRectF(x_lo, lane * lane_h, x_hi - x_lo, lane_h), veil)
 
     # -- drawing helpers -----------------------------------------------------------------------
 
@@ -367,7 +378,10 @@ class WaveformItem(pg.GraphicsObject):
     def _paint_labels(
         self, painter: QPainter, device: QTransform, x_lo: float, channels: int, lane_h: float
     ) -> None:
-        if channels > 2:
+        lane_names = getattr(self._source, "lane_names", None)
+        if lane_names is not None and len(lane_names) == channels:
+            names = [str(n) for n in lane_names]  # one lane per track
+        elif channels > 2:
             names = [str(i + 1) for i in range(channels)]
         elif channels == 2:
             names = ["L", "R"]

@@ -1,0 +1,142 @@
+"""Tracks as lanes: each track a lane with its name, mute, solo, gain and remove; mute and solo
+are heard in playback and in the export; the overview keeps the mix; a one-track project looks
+as it always did."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gui_helpers import open_file, prompts_of
+
+from sa3_studio.app.export_request import ExportRequest, ExportWhat
+from sa3_studio.app.mixdown import render_mix
+from sa3_studio.app.tracks import TrackLanes
+from sa3_studio.app.waveform_source import ProjectPeaks
+from sa3_studio.document.arrange import place_on_new_track
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import SAMPLE_RATE as SR
+from sa3_studio.ui.main_window import MainWindow
+
+
+def _tone(seconds: float, freq: float, level: float) -> AudioData:
+    t = np.arange(round(seconds * SR)) / SR
+    wave = (level * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+    return AudioData.from_array(np.stack([wave, wave]), copy=False)
+
+
+@pytest.fixture
+def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWindow, str, str]:
+    open_file(qtbot, window, song_file)
+    doc = window.services.document
+    first = doc.project.tracks[0].id
+    new: list[str] = []
+
+    def add(p: Any) -> Any:
+        p, tid = place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")
+        new.append(tid)
+        return p
+
+    assert doc.apply("New Track", add)
+    return window, first, new[0]
+
+
+def _played(window: MainWindow) -> np.ndarray:
+    provider = window.services.transport._provider
+    assert provider is not None
+    audio, rate = provider()
+    assert rate == SR
+    return np.asarray(audio)
+
+
+def test_a_one_track_project_looks_as_before(qtbot, window: MainWindow, song_file: Path):
+    open_file(qtbot, window, song_file)
+    assert not window.track_headers.isVisible()
+    source = window.timeline.waveform.source()
+    assert isinstance(source, ProjectPeaks)
+    assert source.channels == 2  # the L and R lanes
+
+
+def test_each_track_is_a_lane_with_its_header(qtbot, two_tracks):
+    window, first, bells = two_tracks
+    headers = window.track_headers
+    assert headers.isVisible()
+    assert [h.track_id for h in headers.headers] == [first, bells]
+    assert headers.header(bells).name_edit.text() == "Bells"
+    lanes = window.timeline.waveform.source()
+    assert isinstance(lanes, TrackLanes)
+    assert lanes.lane_names == ["song", "Bells"]
+    # The overview keeps showing the mix.
+    assert isinstance(window.timeline.overview._source, ProjectPeaks)
+    # The bells lane is silent before 2 s and loud within its clip.
+    _mins, maxs = lanes.envelope(0, 4 * SR, 4)
+    assert maxs[1, 0] == 0.0
+    assert maxs[1, 2] == pytest.approx(0.25, abs=0.01)
+    # Each header sits beside its lane.
+    qtbot.waitUntil(
+        lambda: [(h.y(), h.height()) for h in headers.headers] == window.timeline.lane_spans()
+    )
+
+
+def test_mute_and_solo_are_heard_in_playback_and_export(qtbot, two_tracks, tmp_path: Path):
+    window, first, bells = two_tracks
+    doc, files = window.services.document, window.services.files
+    song_only = doc.project.track(first).read(0, doc.project.frames)
+    bells_only = doc.project.track(bells).read(0, doc.project.frames)
+    both = render_mix(doc.project)
+    np.testing.assert_allclose(_played(window), both, atol=1e-6)
+
+    headers = window.track_headers
+    headers.header(bells).mute.click()
+    assert doc.project.track(bells).muted
+    assert doc.undo_text() == "Undo Mute 'Bells'"
+    assert 1 in window.timeline.waveform.source().dimmed_lanes
+    np.testing.assert_allclose(_played(window), song_only, atol=1e-6)
+
+    prompts_of(window).export_answer = ExportRequest(
+        ExportWhat.MIX, tmp_path / "muted.wav", "wav32f"
+    )
+    with qtbot.waitSignal(files.exported, timeout=20000):
+        window.actions["file.export"].trigger()
+    exported, _ = sf.read(str(tmp_path / "muted.wav"), dtype="float32", always_2d=True)
+    np.testing.assert_allclose(exported.T, song_only, atol=1e-6)
+
+    headers.header(bells).mute.click()
+    headers.header(bells).solo.click()
+    assert doc.project.track(bells).solo
+    np.testing.assert_allclose(_played(window), bells_only, atol=1e-6)
+    prompts_of(window).export_answer = ExportRequest(
+        ExportWhat.MIX, tmp_path / "solo.wav", "wav32f"
+    )
+    with qtbot.waitSignal(files.exported, timeout=20000):
+        window.actions["file.export"].trigger()
+    exported, _ = sf.read(str(tmp_path / "solo.wav"), dtype="float32", always_2d=True)
+    np.testing.assert_allclose(exported.T, bells_only, atol=1e-6)
+
+
+def test_gain_rename_and_remove_are_undoable(qtbot, two_tracks):
+    window, first, bells = two_tracks
+    doc = window.services.document
+    header = window.track_headers.header(bells)
+    header.gain.setValue(-6.0)
+    header.gain.setValue(-12.0)
+    assert doc.project.track(bells).gain_db == -12.0
+    assert doc.undo_text() == "Undo Track Gain 'Bells'"
+    doc.undo()  # the two steps of the box merged into one
+    assert doc.project.track(bells).gain_db == 0.0
+    header = window.track_headers.header(bells)
+    assert header.gain.value() == 0.0
+    header.name_edit.setText("Chimes")
+    header.name_edit.editingFinished.emit()
+    assert doc.project.track(bells).name == "Chimes"
+    window.track_headers.header(bells).remove.click()
+    assert [t.id for t in doc.project.tracks] == [first]
+    assert not window.track_headers.isVisible()
+    assert isinstance(window.timeline.waveform.source(), ProjectPeaks)
+    doc.undo()
+    assert [t.id for t in doc.project.tracks] == [first, bells]
+    assert window.track_headers.isVisible()
