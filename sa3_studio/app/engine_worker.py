@@ -105,7 +105,11 @@ def _device_text(pipeline: object) -> str:
 
 def _dtype_text(pipeline: object) -> str:
     dtype = getattr(pipeline, "dtype", None)
-    return str(dtype).removeprefix("torch.") if dtype is not None else "float32"
+    text = str(dtype).removeprefix("torch.") if dtype is not None else "float32"
+    # The autoencoder may run in another precision than the DiT (engine.devices): say both.
+    ae = getattr(getattr(pipeline, "choice", None), "ae_dtype", None)
+    ae_text = str(ae).removeprefix("torch.") if ae is not None else text
+    return text if ae_text == text else f"DiT {text}, SAME {ae_text}"
 
 
 def describe_error(exc: BaseException, *, loading: bool = False) -> tuple[str, str]:

@@ -959,14 +959,8 @@ class Pipeline:
 AttentionArg = Literal["exact", "official-cpu"]
 
 
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles)."""
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        check = getattr(cpu, probe, None)
-        if check is not None and bool(check()):
-            return True
-    return False
+cpu_has_native_bfloat16 = devices.cpu_has_native_bfloat16
+"""Kept here for callers of the earlier location; see ``engine.devices``."""
 
 
 def _keeps_float32(name: str) -> bool:
@@ -1129,6 +1123,7 @@ def load_pipeline(
     attention: AttentionArg = "exact",
     text_encoder_dtype: Literal["auto", "float32", "bfloat16"] = "auto",
     model_id: str | None = None,
+    autoencoder_dtype: str | torch.dtype = "auto",
 ) -> Pipeline:
     """Load a Stable Audio 3 model folder (``model_config.json``, ``model.safetensors`` and the
     text-encoder folder), strictly: every key present, none extra, every shape right.
@@ -1136,12 +1131,16 @@ def load_pipeline(
     Args:
         path: the model folder (or its ``model_config.json``).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
-        dtype: "auto", "float32", "bfloat16" or "float16". "auto" is bfloat16 on CUDA GPUs
-            that support it and float32 on CPU and MPS (see ``engine.devices``). On CPU,
-            "bfloat16" applies to the DiT only; norms, RoPE and the autoencoder stay float32.
+        dtype: the DiT's dtype: "auto", "float32", "bfloat16" or "float16". "auto" is
+            bfloat16 on CUDA GPUs that support it, bfloat16 on CPUs with native bfloat16
+            units (AMX, AVX512-BF16), float32 on other CPUs and on MPS (``engine.devices``);
+            "float32" on a CPU gives the official audio from a seed. RoPE frequencies and
+            timestep features stay float32 in every dtype.
         attention: padding semantics, "exact" (default) or "official-cpu".
         text_encoder_dtype: dtype of the T5Gemma encoder ("auto" keeps the stored dtype).
         model_id: name to report in results (default: the folder name).
+        autoencoder_dtype: the SAME autoencoder's dtype; "auto" is float16 on CUDA and
+            float32 on CPU and MPS, never bfloat16 unless named here.
 
     Raises:
         ConfigError, WeightsError, GenerationError: with a sentence that says what to do.
@@ -1161,17 +1160,18 @@ def load_pipeline(
             folder / "model_config.json",
             ", ".join(config.ignored_fields),
         )
-    choice = devices.choose(device, dtype)
+    choice = devices.choose(device, dtype, autoencoder_dtype)
+    log.info("%s: running on %s", model_id or folder.name, choice.description)
     devices.configure_numerics()
     checkpoint = Checkpoint(folder / WEIGHTS_FILE, model_name=guess_model_name(folder))
     _check_no_stray_tensors(checkpoint)  # before reading gigabytes
     _check_depth(config, checkpoint)  # before building anything
     # RoPE frequencies stay float32 whatever the dtype: rounding them costs whole radians of
     # phase at long positions, and they are only 16 numbers.
-    # The autoencoder stays float32 off CUDA: its differential attention subtracts two softmax
-    # averages, and in bfloat16 a CPU decode of the synthetic small model lands at -2 dB SNR
-    # against float32 (bench/engine.py, docs/performance.md), while the DiT is fine.
-    ae_dtype = choice.dtype if choice.device.type == "cuda" else torch.float32
+    # The autoencoder is never bfloat16 unless asked for (engine.devices): its differential
+    # attention subtracts two softmax averages, and in bfloat16 a decode loses about 18 dB of
+    # SNR on the tiny vectors and turns music into noise on MPS, while the DiT is fine.
+    ae_dtype = choice.ae_dtype
     dit = load_module(
         lambda: DiffusionTransformer(**config.diffusion.dit_kwargs()),
         checkpoint,

@@ -12,17 +12,15 @@ Everything here is named so that the module tree reproduces the official state-d
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sa3_studio.engine import devices
 from sa3_studio.engine.models.rope import RotaryEmbedding, apply_rope
 
 # The official code multiplies the sinusoidal gate by this literal (not math.pi); in float32 the
@@ -32,17 +30,6 @@ _SIN_GATE_PI = 3.14159265359
 # Queries per block in the CPU band attention. Each block reads block + window keys, so the
 # extra work is (block + wl + wr) / (wl + wr + 1); 64 keeps that small for the ±17 SAME-L band.
 BAND_QUERY_BLOCK = 64
-
-
-@cache
-def _flash_attn_func() -> Callable[..., torch.Tensor] | None:
-    """flash_attn.flash_attn_func if the package is importable, else None (looked up once)."""
-    try:
-        module = importlib.import_module("flash_attn")
-    except ImportError:
-        return None
-    func: Callable[..., torch.Tensor] | None = getattr(module, "flash_attn_func", None)
-    return func
 
 
 class DynamicTanh(nn.Module):
@@ -166,10 +153,17 @@ def band_attention(
         The attention output (B, H, N, d).
     """
     wl, wr = int(window[0]), int(window[1])
-    flash = _flash_attn_func()
-    if flash is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
-        out = flash(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), window_size=(wl, wr))
-        return out.transpose(1, 2)
+    if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
+        # Only here is flash-attn looked up (never on a CPU); unavailable or failing, the
+        # blocked SDPA path below runs instead.
+        out = devices.call_flash(
+            q.device,
+            lambda flash: flash.flash_attn_func(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), window_size=(wl, wr)
+            ),
+        )
+        if out is not None:
+            return out.transpose(1, 2)
 
     n = q.shape[-2]
     block = max(1, min(block, n))

@@ -16,8 +16,7 @@ Padding masks have two semantics, selected by :data:`AttentionMode`:
 
 from __future__ import annotations
 
-import functools
-import importlib
+import dataclasses
 import math
 from dataclasses import dataclass
 from types import ModuleType
@@ -27,19 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sa3_studio.engine import devices
 from sa3_studio.engine.models.rope import RotaryEmbedding, apply_rope
 
 AttentionMode = Literal["exact", "official-cpu"]
 ATTENTION_MODES: tuple[AttentionMode, ...] = ("exact", "official-cpu")
-
-
-@functools.cache
-def _flash_attn() -> ModuleType | None:
-    """The ``flash_attn`` package when it is installed, else None (imported on first use only)."""
-    try:
-        return importlib.import_module("flash_attn")
-    except ImportError:
-        return None
 
 
 class ExpoFourierFeatures(nn.Module):
@@ -182,8 +173,10 @@ class AttentionPlan:
 
 
 def uses_flash(mode: AttentionMode, device: torch.device) -> bool:
-    """Whether attention runs flash-attn kernels: "exact" mode on CUDA with flash-attn installed."""
-    return mode == "exact" and device.type == "cuda" and _flash_attn() is not None
+    """Whether attention runs flash-attn kernels: "exact" mode on a CUDA GPU of compute
+    capability 8.0 or newer where flash-attn imports and has not failed (``engine.devices``;
+    nothing is imported for other devices)."""
+    return mode == "exact" and device.type == "cuda" and devices.flash_attn(device) is not None
 
 
 def merge_repeated_tokens(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -230,9 +223,17 @@ def _flash_dtype(x: torch.Tensor) -> torch.Tensor:
 def _attend_flash(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: AttentionPlan
 ) -> torch.Tensor:
-    flash = _flash_attn()
-    if flash is None:
-        raise RuntimeError("flash-attn was planned but cannot be imported")
+    """flash-attn, or the PyTorch path when it is unavailable or its call raises (a broken
+    build; then it is off for the process, with one notice)."""
+    out = devices.call_flash(q.device, lambda flash: _flash_call(flash, q, k, v, plan))
+    if out is None:
+        return _attend(q, k, v, dataclasses.replace(plan, use_flash=False))
+    return out
+
+
+def _flash_call(
+    flash: ModuleType, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: AttentionPlan
+) -> torch.Tensor:
     in_dtype = q.dtype
     q_, k_, v_ = (_flash_dtype(t.transpose(1, 2)) for t in (q, k, v))  # (B, S, H, D)
     if plan.valid is None:

@@ -467,12 +467,24 @@ def test_exact_and_official_cpu_attention_agree_without_padding(model_dir: Path)
     assert np.abs(_gen(exact, duration=padded) - _gen(official, duration=padded)).max() > 1e-4
 
 
-def test_auto_dtype_is_float32_on_cpu_and_bfloat16_applies_to_the_dit_only(
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({"avx2", "fma"}, torch.float32), ({"avx512f", "amx_tile", "amx_bf16"}, torch.bfloat16)],
+)
+def test_auto_dtype_on_cpu_follows_bfloat16_units_and_applies_to_the_dit_only(
     model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: set[str],
+    expected: torch.dtype,
 ) -> None:
-    # float32 is the CPU default: the official CPU numerics, so a seed gives the official audio.
+    from sa3_studio.engine import devices
+
+    # float32 where the CPU has no bfloat16 matrix units (the official CPU numerics, so a seed
+    # gives the official audio); a bfloat16 DiT where it has them (several times faster).
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset(flags))
     auto = load_pipeline(model_dir, device="cpu", dtype="auto")
-    assert auto.dtype == torch.float32
+    assert auto.dtype == expected
+    assert next(auto.autoencoder.parameters()).dtype == torch.float32
     bf16 = load_pipeline(model_dir, device="cpu", dtype="bfloat16")
     assert bf16.dtype == torch.bfloat16
     assert next(bf16.autoencoder.parameters()).dtype == torch.float32
