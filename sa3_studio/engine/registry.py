@@ -31,7 +31,7 @@ import struct
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -500,9 +500,31 @@ def _required_files(
         return [folder / r for r in rel]
     files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
     if isinstance(config, ModelConfig):
-        encoder_dir = config.text_encoder_dir(folder)
-        files += [encoder_dir / f for f in TEXT_ENCODER_FILES]
+        files += _text_encoder_files(config.text_encoder_dir(folder))
     return files
+
+
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+
+
+def _text_encoder_files(encoder_dir: Path) -> list[Path]:
+    """The files a text-encoder folder needs: its config, tokenizer files and weights, one
+    ``model.safetensors`` or, when the weights are sharded, the index and every shard it names.
+    """
+    weights = [encoder_dir / WEIGHTS_FILE]
+    index = encoder_dir / WEIGHTS_INDEX_FILE
+    if _file_ok(index):
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            shards = sorted({str(v) for v in weight_map.values()})
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            shards = []
+        if shards:  # an index that names nothing leaves model.safetensors needed
+            weights = [index, *(encoder_dir / Path(s).name for s in shards)]
+    out: list[Path] = []
+    for f in TEXT_ENCODER_FILES:
+        out += weights if f == WEIGHTS_FILE else [encoder_dir / f]
+    return out
 
 
 def _display(path: Path, folder: Path) -> str:
@@ -835,6 +857,50 @@ def _looks_like_json_object(path: Path) -> bool:
 Downloader = Callable[..., Any]
 """Signature of ``huggingface_hub.snapshot_download`` (injected in tests)."""
 
+Lister = Callable[..., Sequence[str]]
+"""Signature of ``huggingface_hub.list_repo_files`` (injected in tests)."""
+
+_FOREIGN_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf", ".tflite")
+"""Weight formats the engine never reads (it loads safetensors only)."""
+
+
+def needed_repo_files(official: OfficialModel, repo_files: Sequence[str]) -> tuple[str, ...]:
+    """The files of an official repository that inference needs, from its file listing.
+
+    The model's config and weights, and every file directly in the text-encoder folder
+    (sharded weights with their index, every tokenizer file) except weights in formats the
+    engine does not read.
+
+    Raises:
+        Sa3Error: the listing lacks a file the model cannot run without (the repository
+            changed).
+    """
+    if official.kind == "same":
+        return (CONFIG_FILE, WEIGHTS_FILE)
+    prefix = TEXT_ENCODER_DIR + "/"
+    encoder = sorted(
+        f
+        for f in repo_files
+        if f.startswith(prefix)
+        and "/" not in f[len(prefix) :]
+        and not f.lower().endswith(_FOREIGN_WEIGHTS)
+    )
+    names = {f[len(prefix) :] for f in encoder}
+    lacking = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if f not in repo_files]
+    if "config.json" not in names:
+        lacking.append(prefix + "config.json")
+    if WEIGHTS_FILE not in names and WEIGHTS_INDEX_FILE not in names:
+        lacking.append(prefix + WEIGHTS_FILE)
+    if not names & {"tokenizer.json", "tokenizer.model", "spiece.model"}:
+        lacking.append(prefix + "tokenizer.json")
+    if lacking:
+        raise Sa3Error(
+            f"The repository {official.url} does not hold {', '.join(lacking)}, which "
+            f"{official.name} needs; it may have changed. Update SA3 Studio, or download the "
+            "files by hand into a model folder (models/README.md)."
+        )
+    return (CONFIG_FILE, WEIGHTS_FILE, *encoder)
+
 
 def download(
     name: str,
@@ -843,11 +909,14 @@ def download(
     progress: ProgressCallback | None = None,
     token: str | None = None,
     downloader: Downloader | None = None,
+    lister: Lister | None = None,
 ) -> ModelInfo:
     """Download an official model's needed files from the Hugging Face hub.
 
-    Only the files inference needs are fetched (``allow_patterns``). huggingface_hub keeps
-    partial files, so running it again after an interruption resumes.
+    Only the files inference needs are fetched (``allow_patterns``), as listed from the
+    repository (:func:`needed_repo_files`: sharded text-encoder weights and every tokenizer
+    file included). huggingface_hub keeps partial files, so running it again after an
+    interruption resumes.
 
     Args:
         name: official id ("small-music", ...) or its repo id.
@@ -856,6 +925,7 @@ def download(
         progress: called with (bytes done, bytes expected) from download threads.
         token: a Hugging Face token; ``None`` uses ``HF_TOKEN`` or the stored login.
         downloader: replaces ``huggingface_hub.snapshot_download`` (tests).
+        lister: replaces ``huggingface_hub.list_repo_files`` (tests).
 
     Returns:
         The downloaded model, complete.
@@ -875,9 +945,23 @@ def download(
         from huggingface_hub import snapshot_download
 
         downloader = snapshot_download
+    files: Sequence[str] = official.files
+    if official.kind == "sa3":
+        if lister is None:
+            from huggingface_hub import list_repo_files
+
+            lister = list_repo_files
+        try:
+            listing = list(lister(repo_id=official.repo_id, token=token))
+        except Exception as exc:
+            mapped = _map_download_error(exc, official)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        files = needed_repo_files(official, listing)
     kwargs: dict[str, Any] = {
         "repo_id": official.repo_id,
-        "allow_patterns": list(official.files),
+        "allow_patterns": list(files),
         "token": token,
     }
     if dest_dir is not None:

@@ -483,6 +483,26 @@ def test_verify_missing_and_bad_config(tmp_path: Path, vectors_dir: Path) -> Non
 # ------------------------------------------------------------------ download (no network)
 
 
+REPO_LISTING = (
+    ".gitattributes",
+    "README.md",
+    "model_config.json",
+    "model.safetensors",
+    "stable-audio-3.png",
+    f"{TEXT_ENCODER_DIR}/config.json",
+    f"{TEXT_ENCODER_DIR}/model.safetensors",
+    f"{TEXT_ENCODER_DIR}/tokenizer.json",
+    f"{TEXT_ENCODER_DIR}/tokenizer_config.json",
+)
+"""What the hub lists for a released SA3 repository (the files that matter here)."""
+
+
+def fake_listing(**kwargs: Any) -> list[str]:
+    """Stands in for huggingface_hub.list_repo_files."""
+    assert set(kwargs) == {"repo_id", "token"}
+    return list(REPO_LISTING)
+
+
 class FakeDownloader:
     """Stands in for snapshot_download: records the call, then writes or raises."""
 
@@ -528,10 +548,12 @@ class FakeDownloader:
 
 def test_download_fetches_only_needed_files(tmp_path: Path, vectors_dir: Path) -> None:
     fake = FakeDownloader(vectors_dir)
-    info = download("small-music", tmp_path / "models", downloader=fake, token="hf_x")
+    info = download(
+        "small-music", tmp_path / "models", downloader=fake, token="hf_x", lister=fake_listing
+    )
     (call,) = fake.calls
     assert call["repo_id"] == SMALL_REPO
-    assert call["allow_patterns"] == list(OFFICIAL_MODELS["small-music"].files)
+    assert call["allow_patterns"] == list(OFFICIAL_MODELS["small-music"].files)  # as listed
     assert call["local_dir"] == str(tmp_path / "models" / "small-music")
     assert call["token"] == "hf_x"
     assert info.complete
@@ -596,7 +618,7 @@ def test_download_error_mapping(
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     fake = FakeDownloader(vectors_dir, error=make_error())
     with pytest.raises(Sa3Error, match=expected) as info:
-        download("medium", tmp_path, downloader=fake)
+        download("medium", tmp_path, downloader=fake, lister=fake_listing)
     if expected == GATED:
         assert "HF_TOKEN" in str(info.value)
         assert "login" in str(info.value)
@@ -608,13 +630,13 @@ def test_download_offline_env_is_named(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     fake = FakeDownloader(vectors_dir, error=hf_errors.LocalEntryNotFoundError("x"))
     with pytest.raises(Sa3Error, match="HF_HUB_OFFLINE is set"):
-        download("small-music", tmp_path, downloader=fake)
+        download("small-music", tmp_path, downloader=fake, lister=fake_listing)
 
 
 def test_download_repo_not_found_for_ungated(tmp_path: Path, vectors_dir: Path) -> None:
     fake = FakeDownloader(vectors_dir, error=_http_error(hf_errors.RepositoryNotFoundError, 404))
     with pytest.raises(Sa3Error, match="stable-audio-3-medium-base was not found"):
-        download("medium-base", tmp_path, downloader=fake)
+        download("medium-base", tmp_path, downloader=fake, lister=fake_listing)
 
 
 def test_download_bug_is_not_hidden(tmp_path: Path, vectors_dir: Path) -> None:
@@ -626,7 +648,7 @@ def test_download_bug_is_not_hidden(tmp_path: Path, vectors_dir: Path) -> None:
 def test_download_that_misses_files(tmp_path: Path, vectors_dir: Path) -> None:
     fake = FakeDownloader(vectors_dir, complete=False)
     with pytest.raises(Sa3Error, match="finished but these files are missing: t5gemma"):
-        download("small-sfx", tmp_path, downloader=fake)
+        download("small-sfx", tmp_path, downloader=fake, lister=fake_listing)
 
 
 def test_registry_does_not_import_torch() -> None:
@@ -636,3 +658,107 @@ def test_registry_does_not_import_torch() -> None:
     code = "import sys, sa3_studio.engine.registry; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
     assert registry.__name__ == "sa3_studio.engine.registry"
+
+
+SHARDED_LISTING = (
+    "model_config.json",
+    "model.safetensors",
+    "LICENSE.md",
+    f"{TEXT_ENCODER_DIR}/config.json",
+    f"{TEXT_ENCODER_DIR}/generation_config.json",
+    f"{TEXT_ENCODER_DIR}/model-00001-of-00002.safetensors",
+    f"{TEXT_ENCODER_DIR}/model-00002-of-00002.safetensors",
+    f"{TEXT_ENCODER_DIR}/model.safetensors.index.json",
+    f"{TEXT_ENCODER_DIR}/pytorch_model.bin",
+    f"{TEXT_ENCODER_DIR}/special_tokens_map.json",
+    f"{TEXT_ENCODER_DIR}/tokenizer.json",
+    f"{TEXT_ENCODER_DIR}/tokenizer.model",
+    f"{TEXT_ENCODER_DIR}/tokenizer_config.json",
+    f"{TEXT_ENCODER_DIR}/onnx/model.onnx",
+)
+
+
+def test_download_fetches_every_text_encoder_file_the_repository_lists(
+    tmp_path: Path, vectors_dir: Path
+) -> None:
+    listed: list[dict[str, Any]] = []
+
+    def lister(**kwargs: Any) -> list[str]:
+        listed.append(kwargs)
+        return list(SHARDED_LISTING)
+
+    def downloader(**kwargs: Any) -> str:
+        # Writes what was asked for: a folder with sharded text-encoder weights.
+        dest = make_sa3_folder(Path(kwargs["local_dir"]), vectors_dir, text_encoder=False)
+        for rel in kwargs["allow_patterns"]:
+            path = dest / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text("{}")
+        index = dest / TEXT_ENCODER_DIR / "model.safetensors.index.json"
+        index.write_text(
+            json.dumps(
+                {
+                    "weight_map": {
+                        "a": "model-00001-of-00002.safetensors",
+                        "b": "model-00002-of-00002.safetensors",
+                    }
+                }
+            )
+        )
+        downloads.append(kwargs)
+        return str(dest)
+
+    downloads: list[dict[str, Any]] = []
+    info = download("small-music", tmp_path, downloader=downloader, lister=lister, token="t")
+    assert listed == [{"repo_id": SMALL_REPO, "token": "t"}]
+    wanted = set(downloads[0]["allow_patterns"])
+    enc = TEXT_ENCODER_DIR + "/"
+    assert wanted == {
+        "model_config.json",
+        "model.safetensors",
+        *(
+            enc + f
+            for f in (
+                "config.json",
+                "generation_config.json",
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors",
+                "model.safetensors.index.json",
+                "special_tokens_map.json",
+                "tokenizer.json",
+                "tokenizer.model",
+                "tokenizer_config.json",
+            )
+        ),
+    }
+    assert info.complete, info.missing
+    # A shard gone missing later makes the folder incomplete, by name.
+    (tmp_path / "small-music" / TEXT_ENCODER_DIR / "model-00002-of-00002.safetensors").unlink()
+    again = inspect_folder(tmp_path / "small-music")
+    assert not again.complete
+    assert f"{enc}model-00002-of-00002.safetensors" in again.missing
+
+
+def test_download_refuses_a_repository_without_a_text_encoder(
+    tmp_path: Path, vectors_dir: Path
+) -> None:
+    fake = FakeDownloader(vectors_dir)
+    with pytest.raises(Sa3Error, match=r"does not hold t5gemma-b-b-ul2/config\.json"):
+        download(
+            "small-music",
+            tmp_path,
+            downloader=fake,
+            lister=lambda **kw: ["model_config.json", "model.safetensors"],
+        )
+    assert fake.calls == []  # nothing was downloaded
+
+
+def test_download_listing_errors_are_explained(tmp_path: Path, vectors_dir: Path) -> None:
+    def lister(**kwargs: Any) -> list[str]:
+        raise _http_error(hf_errors.RepositoryNotFoundError, 404)
+
+    fake = FakeDownloader(vectors_dir)
+    with pytest.raises(Sa3Error, match="stable-audio-3-medium-base was not found"):
+        download("medium-base", tmp_path, downloader=fake, lister=lister)
+    assert fake.calls == []
