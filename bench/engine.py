@@ -86,6 +86,7 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
     pipe = load_pipeline(folder, device=opts.device, dtype=opts.dtype)
     out["load_s"] = time.perf_counter() - t0
     out["codec_dtype"] = str(next(pipe.autoencoder.parameters()).dtype).removeprefix("torch.")
+    out["dit_dtype"] = str(pipe.dtype).removeprefix("torch.")
     out["weights_bytes"] = (folder / "model.safetensors").stat().st_size
     out["rss_before_load"] = base_rss
     out["rss_after_load"] = _rss_now()
@@ -263,6 +264,21 @@ def _cpu_name() -> str:
     return f"{name}, {os.cpu_count()} logical CPUs"
 
 
+def _cpu_precision() -> str:
+    """The CPU flags that decide the CPU precision, and what dtype="auto" picks from them."""
+    import torch
+
+    from sa3_studio.engine import devices
+
+    flags = devices.cpu_flags()
+    shown = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma", "avx_vnni")))
+    auto = str(devices.resolve_dtype("auto", torch.device("cpu"))).removeprefix("torch.")
+    return (
+        f"CPU model: {devices.cpu_model()}; flags: {' '.join(shown) or '(none read)'}; "
+        f'dtype="auto" on this CPU: DiT {auto}, SAME float32'
+    )
+
+
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -270,7 +286,8 @@ def _fmt(v: float | None) -> str:
 def _report(preset: str, device: str, dtype: str, r: dict[str, Any]) -> list[str]:
     gb = 1e9
     lines = [
-        f"## {preset} / {device} / DiT {dtype}, codec {r.get('codec_dtype')}  "
+        f"## {preset} / {device} / DiT {r.get('dit_dtype', dtype)}"
+        f"{' (auto)' if dtype == 'auto' else ''}, codec {r.get('codec_dtype')}  "
         f"(threads {r.get('threads')})"
     ]
     lines.append(
@@ -318,7 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="small", help="small, medium or both (comma-separated)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (cpu and cuda if present)")
-    p.add_argument("--dtype", default="float32,bfloat16", help="comma-separated dtypes")
+    p.add_argument(
+        "--dtype", default="float32,bfloat16", help="comma-separated dtypes (auto allowed)"
+    )
     p.add_argument("--only", default=",".join(PARTS), help=f"parts: {', '.join(PARTS)}")
     p.add_argument("--durations", default="10,30,120", help="text-to-audio seconds")
     p.add_argument("--steps", type=int, default=8)
@@ -346,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.mkdir(parents=True, exist_ok=True)
     print(f"# SA3 Studio engine benchmark, {datetime.date.today().isoformat()}")
     print(f"# machine: {_cpu_name()}; python {platform.python_version()}")
+    print(f"# {_cpu_precision()}")
     print(f"# load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"# command: python bench/engine.py {' '.join(argv or sys.argv[1:])}")
     results: dict[str, Any] = {}
