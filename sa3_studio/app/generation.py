@@ -4,7 +4,8 @@ Three steps, none of them touching Qt:
 
 1. :func:`plan_generation` (GUI thread, fast): picks the regions, composes the prompts (prefix,
    tempo and key), groups regions that share a prompt into one pass, and runs the editor's
-   context-window planner (:func:`sa3_studio.document.context.plan_windows`) so that long songs,
+   context-window planner (:func:`sa3_studio.workflow.plan.plan_windows_for`, the same rules as
+   the command line) so that long songs,
    or songs longer than the chosen context, send only a window around the regions. The result
    is a :class:`GenerationPlan` that says which window is sent.
 2. :class:`GenerationTask` (model thread): cuts each window out of the track, converts it to the
@@ -38,7 +39,7 @@ from sa3_studio.audio.seam import seam_scores
 from sa3_studio.document.arrange import add_track
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE
-from sa3_studio.document.context import Window, WindowRegion, context_frames_for, plan_windows
+from sa3_studio.document.context import Window, WindowRegion
 from sa3_studio.document.crossfade import splice
 from sa3_studio.document.edits import insert_silence
 from sa3_studio.document.ids import new_id
@@ -65,7 +66,7 @@ from sa3_studio.engine.api import (
 from sa3_studio.errors import EditError, GenerationError
 from sa3_studio.workflow.loras import apply_loras, lora_file_hash, loras_text
 from sa3_studio.workflow.plan import Mode as WorkflowMode
-from sa3_studio.workflow.plan import ModelLimits, PlacedRegion, Plan, WindowPlan
+from sa3_studio.workflow.plan import ModelLimits, PlacedRegion, Plan, WindowPlan, plan_windows_for
 from sa3_studio.workflow.request import (
     PROMPT_PREFIXES,
     SEED_LIMIT,
@@ -378,7 +379,10 @@ def plan_generation(
             "There is no region to generate; select a part of the waveform (or a region) first."
         )
     regions = [project.region(rid) for rid in dict.fromkeys(region_ids)]
-    context_frames = context_frames_for(_context_s(options, model))
+    context_s = _context_s(options, model)
+    limits = ModelLimits.of(
+        model.sample_rate, model.max_seconds if model.max_seconds > 0 else 120.0
+    )
     groups: dict[tuple[str, str, str, str], list[Region]] = {}
     for r in regions:
         prompt, negative, text = _region_prompt(r, options)
@@ -395,7 +399,10 @@ def plan_generation(
                 )
             continue
         song = max(project.track(track_id).end, project.frames)
-        for window in plan_windows(song, members, context_frames):
+        placed = [PlacedRegion(r.id, r.start, r.end, name=r.name) for r in members]
+        for w in plan_windows_for(placed, song, SAMPLE_RATE, limits, context_s):
+            inner = tuple(WindowRegion(r.id, r.start - w.start, r.end - w.start) for r in w.regions)
+            window = Window(w.start, w.end, inner)
             passes.append(PlannedPass(track_id, window, prompt, negative, text=text))
     passes.sort(key=lambda p: (p.window.start, p.track_id))
     seeds = options.seeds()

@@ -125,6 +125,7 @@ class PlacedRegion:
         fade_out: crossfade back into the source at ``end``.
         prompt: the region's own prompt text, or ``None``.
         negative_prompt: the region's own negative prompt, or ``None``.
+        name: what messages call it ("" = its id).
     """
 
     id: str
@@ -134,6 +135,12 @@ class PlacedRegion:
     fade_out: bool = True
     prompt: str | None = None
     negative_prompt: str | None = None
+    name: str = ""
+
+    @property
+    def title(self) -> str:
+        """``'Chorus'`` or the id, for messages."""
+        return f"'{self.name}'" if self.name else self.id
 
     @property
     def length(self) -> int:
@@ -276,17 +283,27 @@ def check_regions(
 def context_frames(limits: ModelLimits, rate: int, context_s: float | None = None) -> int:
     """The longest window in frames at ``rate``: the model's maximum, or less when asked.
 
+    A chosen context is rounded down to whole latent frames of the model (at least one).
+
     Raises:
         GenerationError: ``context_s`` is not a positive number.
     """
-    most = limits.frames_at(rate)
     if context_s is None:
-        return most
+        return limits.frames_at(rate)
     if not (math.isfinite(context_s) and context_s > 0):
         raise GenerationError(
             f"The context length {context_s} s is not a positive number of seconds."
         )
-    return max(1, min(most, math.floor(context_s * rate)))
+    latent = limits.latent_frames
+    model = min(limits.max_frames, math.floor(context_s * limits.sample_rate))
+    model = max(min(latent, limits.max_frames), model - model % latent)
+    return max(1, (model * rate) // limits.sample_rate)
+
+
+def min_context_frames(limits: ModelLimits, rate: int) -> int:
+    """Source kept on each side of a window's regions where the source has it: 5 s, or a
+    quarter of the model's maximum for models that make less than 20 s."""
+    return min(round(DEFAULT_MIN_CONTEXT_S * rate), limits.frames_at(rate) // 4)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -296,30 +313,50 @@ def _latent_at(limits: ModelLimits, rate: int) -> int:
     return max(1, (limits.latent_frames * rate + limits.sample_rate // 2) // limits.sample_rate)
 
 
-def _windows(
+def plan_windows_for(
     regions: Sequence[PlacedRegion],
     song_frames: int,
     rate: int,
     limits: ModelLimits,
-    context_s: float | None,
+    context_s: float | None = None,
 ) -> tuple[WindowPlan, ...]:
-    """Windows for placed regions: grouped by prompt, then by the context planner."""
+    """Windows for regions (the rules the editor and the command line share).
+
+    Regions with the same prompt and negative prompt go in one window when they fit in it with
+    :func:`min_context_frames` of the song on each side; others get windows of their own. A
+    window is as long as the context allows (the whole song when shorter), centred on its
+    regions and moved onto a latent boundary where it can be.
+
+    Args:
+        regions: in song frames; may reach past ``song_frames`` (extending the song).
+        song_frames: the song's length.
+        rate: frames per second of the song.
+        limits: the model's limits.
+        context_s: the longest window in seconds (default: the model's maximum).
+
+    Raises:
+        GenerationError: a region too long for a window with context on both sides.
+    """
+    if not regions:
+        raise GenerationError("There is no region to generate; select a part of the song first.")
+    song_frames = max(song_frames, max(r.end for r in regions))
     ctx = context_frames(limits, rate, context_s)
     groups: dict[tuple[str | None, str | None], list[PlacedRegion]] = {}
     for r in regions:
         groups.setdefault((r.prompt, r.negative_prompt), []).append(r)
     by_id = {r.id: r for r in regions}
     out: list[WindowPlan] = []
-    min_ctx = min(round(DEFAULT_MIN_CONTEXT_S * rate), ctx // 4)
+    min_ctx = min_context_frames(limits, rate)
     window_len = min(ctx, song_frames)
     for r in regions:
         needed = r.length + min(min_ctx, r.start) + min(min_ctx, max(0, song_frames - r.end))
         if needed > window_len:
+            most = max(0, window_len - 2 * min_ctx)
             raise GenerationError(
-                f"Region {r.id} ({_span(r.start, r.end, rate)}) is {seconds(r.length, rate)} "
-                f"long, but the model sees at most {seconds(ctx, rate)} at once and needs "
-                f"{seconds(min_ctx, rate)} of the source on each side; split the region into "
-                f"parts of at most {seconds(window_len - 2 * min_ctx, rate)}"
+                f"Region {r.title} ({_span(r.start, r.end, rate)}) is "
+                f"{seconds(r.length, rate)} long, but the model sees at most "
+                f"{seconds(ctx, rate)} at once and needs {seconds(min_ctx, rate)} of the song "
+                f"on each side; split the region into parts of at most {seconds(most, rate)}"
                 + (", or choose a longer context." if ctx < limits.frames_at(rate) else ".")
             )
     for members in groups.values():
@@ -388,7 +425,7 @@ def plan_regions(
         )
         for r in checked
     ]
-    windows = _windows(placed, source_frames, rate, limits, context_s)
+    windows = plan_windows_for(placed, source_frames, rate, limits, context_s)
     return Plan(mode, rate, source_frames, source_frames, 0, windows, limits)
 
 
@@ -427,7 +464,7 @@ def plan_extend(
         offset = added_frames
     else:
         raise GenerationError(f"Extend {side!r}: use 'before' or 'after'.")
-    windows = _windows([region], total, rate, limits, context_s)
+    windows = plan_windows_for([region], total, rate, limits, context_s)
     return Plan(Mode.EXTEND, rate, source_frames, total, offset, windows, limits)
 
 
