@@ -144,7 +144,13 @@ def _newer_autosave(
     """
     try:
         newer = session.recovered()
-        return (newer.to_history() if newer is not None else None), ()
+        if newer is None:
+            return None, ()
+        saved = session.file.current_digest(store.SAVED)
+        if newer.history.current_snapshot.digest == saved:
+            session.discard_recovered()  # a crash between a save and its clean-up: nothing new
+            return None, ()
+        return newer.to_history(), ()
     except ProjectFileError as exc:
         log.warning("the autosave in %s cannot be read: %s", path, exc)
     copy = session.set_aside_recovered()
@@ -240,6 +246,10 @@ class FileService(QObject):
         super().__init__(parent)
         self._runner = runner
         self._store_runner = store_runner
+        # Saves run on their own thread: autosaves of edits made during a long Save As go on
+        # into the file being left, and the latest state follows into the new one.
+        self._save_runner = JobRunner(self, max_threads=1)
+        self._history: History | None = None
         self._recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self._session: store.ProjectSession | None = None
         self._autosaved = False
@@ -247,7 +257,7 @@ class FileService(QObject):
         self._titles: dict[Job, str] = {}
         self._on_done: dict[Job, Callable[[object], None]] = {}
         self._quiet: set[Job] = set()
-        for r in (runner, store_runner):
+        for r in (runner, store_runner, self._save_runner):
             r.progress.connect(self._on_progress)
             r.finished.connect(self._on_finished)
             r.failed.connect(self._on_failed)
@@ -389,11 +399,19 @@ class FileService(QObject):
         """Close the session of a result that will not be used."""
         result.session.close()
 
+    def start_untitled(self, title: str = "Untitled") -> None:
+        """Give a project made in the empty editor (new audio from a prompt) a session of its
+        own, so that it autosaves, can be recovered and saved like an opened file."""
+        if self._session is None:
+            self._session = store.ProjectSession.new(recovery_dir=self._recovery_dir, title=title)
+
     def close_document(self, *, discard_unsaved: bool) -> None:
         """Close the open project's session (after its pending writes finished)."""
         session, self._session = self._session, None
+        self._history = None
         if session is None:
             return
+        self._save_runner.wait()
         self._store_runner.wait()
         try:
             session.close(discard_unsaved=discard_unsaved)
@@ -443,10 +461,16 @@ class FileService(QObject):
         if history.is_dirty:
             # Durable before the save starts: a crash during a long Save As loses nothing.
             self.autosave(history)
-        self._autosaved = False  # a save clears the autosave slot
-        return self._submit(
-            self._store_runner, "save", f"Saving {target.name}", work, self.saved.emit
-        )
+
+        def done(saved: Path) -> None:
+            self.saved.emit(saved)
+            # Edits made while the copy was written went into the file left behind: write
+            # the latest state into the saved one (nothing when it is the saved state).
+            if self._session is session and self._history is not None:
+                self.autosave(self._history)
+
+        self._history = history
+        return self._submit(self._save_runner, "save", f"Saving {target.name}", work, done)
 
     def autosave(self, history: History) -> Job | None:
         """Write the history to the autosave slot in the background (coalesced).
@@ -459,6 +483,7 @@ class FileService(QObject):
         session = self._session
         if session is None:
             return None
+        self._history = history
         if not history.is_dirty:
             if not self._autosaved:
                 return None
@@ -486,7 +511,7 @@ class FileService(QObject):
 
     def wait_for_writes(self, timeout_ms: int = 30000) -> bool:
         """Block until every queued project write is on disk (before quitting)."""
-        return self._store_runner.wait(timeout_ms)
+        return self._save_runner.wait(timeout_ms) and self._store_runner.wait(timeout_ms)
 
     # -- export --------------------------------------------------------------------------------
 
@@ -518,6 +543,7 @@ class FileService(QObject):
         """Finish pending writes and close the project (the window is closing)."""
         self._runner.shutdown()
         self.close_document(discard_unsaved=discard_unsaved)
+        self._save_runner.shutdown()
         self._store_runner.shutdown()
 
     # -- plumbing ------------------------------------------------------------------------------

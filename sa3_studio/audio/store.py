@@ -490,8 +490,15 @@ class ProjectFile:
         self._write({slot: history}, clear=())
 
     def save(self, history: HistoryRecord) -> None:
-        """Write the saved slot and clear the autosave slot, atomically."""
-        self._write({SAVED: history}, clear=(AUTOSAVE,))
+        """Write the saved slot and clear the autosave slot, atomically.
+
+        An autosave whose current state is not the one saved is newer work (an edit made
+        while the save was on its way) and stays.
+        """
+        with self._lock:
+            newer = self.current_digest(AUTOSAVE)
+            keep = newer is not None and newer != history.current_snapshot.digest
+            self._write({SAVED: history}, clear=() if keep else (AUTOSAVE,))
 
     def clear(self, slot: str) -> None:
         """Empty ``slot`` (and drop what only it used)."""
@@ -1294,6 +1301,9 @@ class ProjectSession:
         pointer = None if path is None else _pointer_for(recovery_dir, path)
         self.autosave = AutosaveWriter(file, pointer)
         self.snapshots = SnapshotCache()
+        # Held while a commit writes and while Save As switches files: a Save As builds its
+        # copy while commits keep going into the old file.
+        self._switch = threading.RLock()
 
     # ---------------------------------------------------------------- making sessions
 
@@ -1440,7 +1450,9 @@ class ProjectSession:
         Raises:
             ProjectFileError: the disk is full or the file cannot be written.
         """
-        self.autosave.commit(self._record(history))
+        record = self._record(history)
+        with self._switch:
+            self.autosave.commit(record)
 
     def save(self, history: HistoryRecord | UndoHistory) -> None:
         """Save the project in place, atomically (one transaction), and clear the autosave.
@@ -1455,7 +1467,8 @@ class ProjectSession:
             )
         record = _as_saved(self._record(history))
         self.file.save(record)
-        self.autosave.saved()
+        if not self.file.has(AUTOSAVE):
+            self.autosave.saved()
 
     def save_as(self, path: str | os.PathLike[str], history: HistoryRecord | UndoHistory) -> None:
         """Save the project to a new file (built under a temporary name, then renamed) and
@@ -1486,10 +1499,11 @@ class ProjectSession:
         finally:
             tmp.unlink(missing_ok=True)
         new_file = ProjectFile.open(target, compress=self.file.compress)
-        old_file, old_path, old_writer = self.file, self.path, self.autosave
-        self.file, self.path, self._title = new_file, target, target.stem
-        self.autosave = AutosaveWriter(new_file, _pointer_for(self.recovery_dir, target))
-        _retire(old_file, old_path, old_writer)
+        with self._switch:  # autosaves wait only for the switch, not for the copy above
+            old_file, old_path, old_writer = self.file, self.path, self.autosave
+            self.file, self.path, self._title = new_file, target, target.stem
+            self.autosave = AutosaveWriter(new_file, _pointer_for(self.recovery_dir, target))
+            _retire(old_file, old_path, old_writer)
 
     def close(self, *, discard_unsaved: bool = False) -> None:
         """Close the project and release its lock.

@@ -316,6 +316,26 @@ def test_each_edit_is_autosaved_as_it_is_made(qtbot: Any, win: MainWindow) -> No
     qtbot.waitUntil(lambda: session.recovered() is None, timeout=5000)
 
 
+def test_edits_made_during_a_save_as_follow_into_the_saved_project(
+    qtbot: Any, win: MainWindow, tmp_path: Path
+) -> None:
+    doc, files = win.services.document, win.services.files
+    doc.gain([(0, SR)], -3.0)
+    target = tmp_path / "during.sa3proj"
+    prompts_of(win).save_answer = target
+    with qtbot.waitSignal(files.saved, timeout=20000):
+        win.actions["file.save"].trigger()
+        doc.gain([(SR, 2 * SR)], -3.0)  # made while the copy is written
+    assert doc.is_dirty
+    session = files.session
+    assert session is not None
+    assert session.path == target
+    qtbot.waitUntil(lambda: session.recovered() is not None, timeout=10000)
+    state = session.recovered()
+    assert state is not None
+    assert state.history.labels()[-1] == "Gain -3.0 dB 0:01–0:02"
+
+
 def test_an_accepted_take_is_autosaved_at_once(qtbot: Any, win: MainWindow) -> None:
     from sa3_studio.document.audio_data import AudioData
     from sa3_studio.document.region_edits import new_take

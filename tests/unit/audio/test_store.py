@@ -757,3 +757,20 @@ def test_a_read_only_project_is_read_with_sqlites_read_only_mode(
     assert state.history.current == 0
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.sa3proj", "recovery"]
+
+
+def test_a_save_keeps_an_autosave_that_is_newer_than_what_it_saves(
+    tmp_path: Path, recovery: Path
+) -> None:
+    entries = edit_chain()
+    path = _saved_project(tmp_path, recovery, "n.sa3proj")
+    session = ProjectSession.open(path, recovery_dir=recovery)
+    session.commit(record(entries[:4], 3))  # an edit made while the save below was on its way
+    session.save(record(entries[:3], 2))
+    newer = session.recovered()
+    assert newer is not None
+    assert newer.history.current == 3
+    assert len(list(recovery.glob("*.sa3ptr.json"))) == 1  # still found after a crash
+    session.save(record(entries[:4], 3))  # saving that state clears it
+    assert session.recovered() is None
+    session.close()
