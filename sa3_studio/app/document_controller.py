@@ -154,6 +154,13 @@ class DocumentController(QObject):
         self._set_path(path)
         self._emit()
 
+    def adopt_untitled(self) -> None:
+        """Make the start-up project an untitled document (audio was made in the empty
+        editor): it is shown, can be saved, and opening a file asks about it first."""
+        if not self._opened:
+            self._opened = True
+            self._emit()
+
     def close(self) -> None:
         """Go back to the empty start-up state (no document, no history)."""
         self._history.clear(Project.from_audio(None), saved=True)

@@ -46,7 +46,10 @@ class TrackLanes:
         self._peaks = [
             ProjectPeaks(
                 dataclasses.replace(
-                    project, tracks=(dataclasses.replace(t, muted=False, solo=False),)
+                    project,
+                    tracks=(dataclasses.replace(t, muted=False, solo=False),),
+                    regions=(),
+                    takes=(),
                 ),
                 cache,
             )

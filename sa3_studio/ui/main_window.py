@@ -596,6 +596,11 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
 
     def _on_project(self, project: Project) -> None:
         s = self.services
+        if not s.document.has_document and (project.frames > 0 or project.regions):
+            # Audio was generated into the empty editor: that is a new, untitled project.
+            s.files.start_untitled()
+            s.document.adopt_untitled()
+            return
         has_doc = s.document.has_document
         self.stack.setCurrentWidget(self.timeline if has_doc else self.welcome)
         peaks = ProjectPeaks(project, s.pyramids)
@@ -603,7 +608,9 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         lanes = TrackLanes(project, s.pyramids) if has_doc and len(project.tracks) > 1 else None
         self.timeline.set_source(peaks if has_doc else None, lanes)
         self.timeline.set_regions(project.regions)
-        s.session.set_timeline(SAMPLE_RATE, project.frames, fit=self._fit_next)
+        # Regions past the end (a pending extension, new audio) are part of what is shown.
+        shown = max([project.frames, *(r.end for r in project.regions)])
+        s.session.set_timeline(SAMPLE_RATE, shown, fit=self._fit_next)
         self._fit_next = False
         s.pyramids.retain(project.audio_buffers().keys())
         live = {r.id for r in project.regions}
