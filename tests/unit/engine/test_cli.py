@@ -235,20 +235,20 @@ def test_continue_keeps_the_source_and_extends_it(
 def test_continue_on_a_file_longer_than_duration_adds_that_much(
     capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
 ) -> None:
-    source = _write_source(tmp_path / "song.wav", 4.0)
+    source = _write_source(tmp_path / "song.wav", 12.0)
     out = tmp_path / "longer.wav"
     code, stdout, err = _run(
         capsys, "continue", "--model", str(model_dir), "-p", "x", "--steps", "2",
-        "--inpaint-audio", str(tmp_path / "song.wav"), "--duration", "2", "--context", "3",
+        "--inpaint-audio", str(tmp_path / "song.wav"), "--duration", "2", "--context", "8",
         "--seed", "1", "-o", str(out),
     )  # fmt: skip
     assert code == 0, err
-    assert "already 4.000 s long, longer than --duration 2; adding 2 s" in err
-    # A 3 s context: the window holds the end of the song and the new part only.
-    assert "Window 1: 3.000-6.000 s (3.000 s) regenerating extension 4.000-6.000 s" in stdout
+    assert "already 12.000 s long, longer than --duration 2; adding 2 s" in err
+    # An 8 s context (7.988 s: whole latents): the window holds the song's end and the new part.
+    assert "Window 1: 6.012-14.000 s (7.988 s) regenerating extension 12.000-14.000 s" in stdout
     result, _ = sf.read(str(out), dtype="float32")
-    assert result.shape == (6 * SR, 2)
-    np.testing.assert_array_equal(result[: 4 * SR], source)
+    assert result.shape == (14 * SR, 2)
+    np.testing.assert_array_equal(result[: 12 * SR], source)
     code, _, err = _run(
         capsys, "continue", "--model", str(model_dir), "-p", "x",
         "--inpaint-audio", str(tmp_path / "song.wav"),
