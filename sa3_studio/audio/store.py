@@ -42,6 +42,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -492,12 +493,12 @@ class ProjectFile:
     def save(self, history: HistoryRecord) -> None:
         """Write the saved slot and clear the autosave slot, atomically.
 
-        An autosave whose current state is not the one saved is newer work (an edit made
-        while the save was on its way) and stays.
+        An autosave whose current state is nowhere in the saved history is newer work (an
+        edit made while the save was on its way) and stays.
         """
         with self._lock:
             newer = self.current_digest(AUTOSAVE)
-            keep = newer is not None and newer != history.current_snapshot.digest
+            keep = newer is not None and newer not in {s.digest for s in history.snapshots}
             self._write({SAVED: history}, clear=() if keep else (AUTOSAVE,))
 
     def clear(self, slot: str) -> None:
@@ -998,7 +999,9 @@ def _build_empty(target: Path, title: str) -> Path:
 def _temp_path(target: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent
+        )
     except OSError as exc:
         raise ProjectFileError(
             f"A file cannot be written in {target.parent} ({exc.strerror}); choose a folder "
@@ -1008,6 +1011,82 @@ def _temp_path(target: Path) -> Path:
     tmp = Path(name)
     tmp.unlink()  # SQLite creates it afresh; mkstemp only reserved a unique name
     return tmp
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)-[^.]+\.tmp(?P<side>-wal|-shm|-journal)?$")
+_OLD_TEMP_NAME = re.compile(r"^\..+\.sa3proj\.[^.]+\.tmp(-wal|-shm|-journal)?$")
+_SAVE_FOLDERS = "save-folders.txt"
+_SAVE_FOLDERS_KEPT = 50
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform.startswith("win"):
+        return True  # no cheap check: leave it to the age rule
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _note_save_folder(recovery_dir: Path, folder: Path) -> None:
+    """Remember a folder a Save As writes into, so that its leftovers are found later."""
+    record = recovery_dir / _SAVE_FOLDERS
+    try:
+        known = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
+        entry = str(folder.resolve())
+        others = [k for k in known if k and k != entry][-(_SAVE_FOLDERS_KEPT - 1) :]
+        known = [*others, entry]
+        recovery_dir.mkdir(parents=True, exist_ok=True)
+        record.write_text("\n".join(known) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _log.info("cannot note the folder %s for clean-up: %s", folder, exc)
+
+
+def clean_leftovers(recovery_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Delete temporary files that killed saves and creations of SA3 Studio left behind.
+
+    Looks in the recovery folder and in the folders Save As wrote into. Only files named the
+    way this program names its temporary files are touched, and only when the process that
+    made them is gone (its id is in the name); older-style names only when hours old.
+
+    Returns:
+        The files deleted.
+    """
+    folder = _recovery_dir(recovery_dir)
+    folders = [folder]
+    with contextlib.suppress(OSError):
+        record = folder / _SAVE_FOLDERS
+        if record.exists():
+            folders += [Path(x) for x in record.read_text(encoding="utf-8").splitlines() if x]
+    removed: list[Path] = []
+    cutoff = time.time() - STALE_TEMP_S
+    for place in dict.fromkeys(folders):
+        try:
+            candidates = [p for p in place.iterdir() if p.name.startswith(".")]
+        except OSError:
+            continue
+        for p in candidates:
+            match = _TEMP_NAME.match(p.name)
+            try:
+                if match is not None:
+                    if _pid_alive(int(match["pid"])):
+                        continue
+                elif not (_OLD_TEMP_NAME.match(p.name) and p.stat().st_mtime < cutoff):
+                    continue
+                if not p.is_file():
+                    continue
+                p.unlink()
+                removed.append(p)
+            except OSError as exc:
+                _log.info("cannot remove the leftover %s: %s", p, exc)
+    if removed:
+        _log.info("removed %d leftover temporary files", len(removed))
+    return removed
 
 
 STALE_TEMP_S = 3600.0
@@ -1488,6 +1567,7 @@ class ProjectSession:
         if target.exists():
             _ensure_not_open_elsewhere(target)
         _remove_stale_temps(target)
+        _note_save_folder(self.recovery_dir, target.parent)
         tmp = _build_empty(target, target.stem)
         try:
             built = ProjectFile.open(tmp, compress=self.file.compress)
@@ -1625,6 +1705,7 @@ def find_recoverable(recovery_dir: str | os.PathLike[str] | None = None) -> list
     folder = _recovery_dir(recovery_dir)
     if not folder.is_dir():
         return []
+    clean_leftovers(folder)
     found: list[Recoverable] = []
     for file in sorted(folder.glob(f"*{PROJECT_SUFFIX}")):
         if file.name.startswith("."):

@@ -115,7 +115,7 @@ def test_save_as_and_reopen_gives_back_every_snapshot_take_and_label(
     assert session.path == path
     assert session.title == "song"
     session.close()
-    assert not list(recovery.glob("*"))  # the untitled recovery file went with Save As
+    assert [p.name for p in recovery.glob("*")] == ["save-folders.txt"]  # recovery file gone
 
     with ProjectSession.open(path, recovery_dir=recovery) as reopened:
         state = reopened.load()
@@ -499,7 +499,8 @@ def test_leftovers_with_nothing_to_recover_are_tidied(tmp_path: Path, recovery: 
     untitled = ProjectSession.new(recovery_dir=recovery)
     crash(untitled)  # died before its first commit
     assert find_recoverable(recovery) == []
-    assert not list(recovery.iterdir())
+    # Only the list of folders Save As wrote into (for cleaning their leftovers) stays.
+    assert [p.name for p in recovery.iterdir()] == ["save-folders.txt"]
 
 
 # ------------------------------------------------------------------------------- bad files
@@ -774,3 +775,38 @@ def test_a_save_keeps_an_autosave_that_is_newer_than_what_it_saves(
     session.save(record(entries[:4], 3))  # saving that state clears it
     assert session.recovered() is None
     session.close()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(proc.stdout)
+
+
+def test_leftovers_of_killed_saves_and_creations_are_cleaned_on_the_next_start(
+    tmp_path: Path, recovery: Path
+) -> None:
+    folder = tmp_path / "projects"
+    path = _saved_project(folder, recovery, "song.sa3proj") if folder.mkdir() is None else None
+    assert path is not None
+    dead, alive = _dead_pid(), os.getpid()
+    ours_dead = [
+        folder / f".song.sa3proj.{dead}-k2j3.tmp",
+        folder / f".song.sa3proj.{dead}-k2j3.tmp-wal",
+        recovery / f".untitled-20260101-000000-abcd1234.sa3proj.{dead}-x9.tmp",
+    ]
+    in_use = folder / f".song.sa3proj.{alive}-zz.tmp"
+    not_ours = [folder / ".song.sa3proj.notes.txt", folder / ".hidden.tmp", folder / "a.tmp"]
+    for p in [*ours_dead, in_use, *not_ours]:
+        p.write_bytes(b"SQLite format 3\x00" + bytes(200))
+    removed = store.clean_leftovers(recovery)
+    assert sorted(removed) == sorted(ours_dead)
+    assert all(not p.exists() for p in ours_dead)
+    assert in_use.exists()
+    assert all(p.exists() for p in not_ours)
+    assert path.exists()
+    assert find_recoverable(recovery) == []  # runs the clean-up at start as well
