@@ -148,12 +148,20 @@ def _search_env(dirs: Sequence[str]) -> dict[str, str]:
     return env
 
 
+def _editor_models_folder() -> str | None:
+    """The models folder set in the editor's settings, if any."""
+    from sa3_studio.app.settings import saved_models_folder
+
+    return saved_models_folder() or None
+
+
 def _models_list(args: argparse.Namespace, console: _Console) -> int:
     from sa3_studio.engine import registry
 
     env = _search_env(args.dir)
-    locations = registry.search_locations(env=env)
-    found = registry.discover(env=env)
+    folder = _editor_models_folder()  # the same places as the editor
+    locations = registry.search_locations(folder, env=env)
+    found = registry.discover(folder, env=env)
     console.line("Searched: " + "; ".join(f"{loc.path} ({loc.source})" for loc in locations))
     if not found:
         console.line("No models found. Download one with `sa3-studio models download small-music`.")
@@ -236,9 +244,10 @@ def _models_verify(args: argparse.Namespace, console: _Console) -> int:
 def _resolve_model(name: str | None) -> ModelInfo:
     from sa3_studio.engine import registry
 
+    folder = _editor_models_folder()
     if name:
-        return registry.resolve_info(name)
-    for info in registry.discover():
+        return registry.resolve_info(name, folder)
+    for info in registry.discover(folder):
         if info.complete and info.objective in ("rf_denoiser", "rectified_flow"):
             return info
     raise Sa3Error(

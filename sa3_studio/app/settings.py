@@ -99,6 +99,13 @@ def _to_str_list(value: object) -> list[str]:
     return []
 
 
+def saved_models_folder(store: QSettings | None = None) -> str:
+    """The models folder chosen in the editor's settings ("" when none), for the command line:
+    ``sa3-studio models list`` then searches the same places as the editor."""
+    s = store if store is not None else QSettings("SA3 Studio", "SA3 Studio")
+    return str(s.value("prefs/models_folder", "") or "")
+
+
 class AppSettings(QObject):
     """Typed access to the application's QSettings.
 

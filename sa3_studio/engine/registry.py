@@ -653,8 +653,19 @@ def _models_in_folder(loc: SearchLocation) -> Iterable[ModelInfo]:
     except OSError:
         return
     for child in children:
-        if (child / CONFIG_FILE).exists() or child.name in OFFICIAL_MODELS:
+        if child.name in OFFICIAL_MODELS or _looks_like_model(child):
             yield inspect_folder(child, source=loc.source)
+
+
+def _looks_like_model(folder: Path) -> bool:
+    """Whether a folder inside a search folder is meant as a model: its ``model_config.json``
+    is a JSON object naming a ``model_type`` (test vectors, text-encoder folders and other
+    parts have configs of their own and are not listed as broken models)."""
+    try:
+        data = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "model_type" in data
 
 
 def discover(

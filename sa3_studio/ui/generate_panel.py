@@ -10,6 +10,7 @@ number (random for each press of Generate unless locked).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -1063,6 +1064,7 @@ class GenerationUi:
     generate_panel: GeneratePanel
     takes_panel: TakesPanel
     models_dialog: ModelsDialog | None = None
+    set_models_folder: Callable[[str], None] | None = None
     engine: EngineClient | None = None
     controller: GenerationController | None = None
 
@@ -1071,7 +1073,7 @@ class GenerationUi:
         if self.models_dialog is not None and self.models_dialog.isVisible():
             self.models_dialog.raise_()
             return self.models_dialog
-        dialog = ModelsDialog(catalog, folder, host)
+        dialog = ModelsDialog(catalog, folder, host, set_models_folder=self.set_models_folder)
         dialog.models_changed.connect(self.generate_panel.refresh_models)
         dialog.finished.connect(lambda *_: self.generate_panel.refresh_models())
         self.models_dialog = dialog
@@ -1097,7 +1099,8 @@ def install_generation_ui(
 
     def open_models() -> None:
         if ui_ref and host is not None:
-            ui_ref[0].open_models_dialog(host, catalog, models_folder)
+            folder = settings.preferences().models_folder if settings else models_folder
+            ui_ref[0].open_models_dialog(host, catalog, folder)
 
     panel = GeneratePanel(
         controller, catalog, models_folder=models_folder, open_models_dialog=open_models
@@ -1132,6 +1135,9 @@ def install_generation_ui(
     if settings is not None:  # the user's model, takes, LoRAs, prefix and sampler
         for note in remember_choices(panel, controller, settings):
             window.status(note)
+        ui.set_models_folder = lambda path: settings.set_preferences(
+            dataclasses.replace(settings.preferences(), models_folder=path)
+        )
     window_actions = getattr(window, "actions", None)
     if isinstance(window_actions, dict):
         bind_generation_actions(window_actions, panel, takes)

@@ -9,6 +9,7 @@ and Cancel; huggingface_hub resumes an interrupted download when it is started a
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -72,14 +74,20 @@ class ModelsDialog(QDialog):
     models_changed = Signal()
 
     def __init__(
-        self, catalog: ModelCatalog, models_folder: str = "", parent: QWidget | None = None
+        self,
+        catalog: ModelCatalog,
+        models_folder: str = "",
+        parent: QWidget | None = None,
+        *,
+        set_models_folder: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Get Models")
-        self.resize(760, 560)
+        self.resize(760, 600)
         self._catalog = catalog
         self._models_folder = models_folder
+        self._set_models_folder = set_models_folder
         self._runner = JobRunner(self, max_threads=1)
         self._job: Job | None = None
         self._runner.progress.connect(self._on_progress)
@@ -91,6 +99,20 @@ class ModelsDialog(QDialog):
         self.intro.setObjectName("modelsIntro")
         self.intro.setWordWrap(True)
         self.intro.setTextFormat(Qt.TextFormat.RichText)
+
+        self.places = QLabel()
+        self.places.setObjectName("modelPlaces")
+        self.places.setWordWrap(True)
+        self.places.setTextFormat(Qt.TextFormat.RichText)
+        self.places.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.add_folder_button = QPushButton("Add Folder…")
+        self.add_folder_button.setObjectName("addModelsFolder")
+        self.add_folder_button.setToolTip(
+            "Choose a folder that holds model folders (or is one); it becomes the models "
+            "folder of the Settings"
+        )
+        self.add_folder_button.setEnabled(set_models_folder is not None)
+        self.add_folder_button.clicked.connect(self._choose_folder)
 
         self.table = QTreeWidget()
         self.table.setObjectName("officialModels")
@@ -159,6 +181,10 @@ class ModelsDialog(QDialog):
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.intro)
+        places_row = QHBoxLayout()
+        places_row.addWidget(self.places, 1)
+        places_row.addWidget(self.add_folder_button, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(places_row)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.gated_note)
         lay.addLayout(form)
@@ -178,8 +204,7 @@ class ModelsDialog(QDialog):
             found = []
         complete = {m.name: m for m in found if m.complete}
         partial = {m.name: m for m in found if not m.complete}
-        places = "".join(f"<li>{p}</li>" for p in self._catalog.search_places())
-        where = f"<p>SA3 Studio looks for models in:</p><ul>{places}</ul>" if places else ""
+        self.places.setText(self._places_text(found))
         if complete:
             head = (
                 f"<p><b>{len(complete)} model(s) found.</b> Download another one below, or "
@@ -192,7 +217,7 @@ class ModelsDialog(QDialog):
                 "(<b>small-music</b> is a good start: about 2 minutes per pass, fast on a "
                 "GPU, usable on a CPU).</p>"
             )
-        self.intro.setText(head + where)
+        self.intro.setText(head)
         current = self.selected_name()
         self.table.clear()
         for entry in self._catalog.official:
@@ -220,6 +245,51 @@ class ModelsDialog(QDialog):
         if self.table.currentItem() is None and first is not None:
             self.table.setCurrentItem(first)
         self._update_buttons()
+
+    def _places_text(self, found: list[ModelInfo]) -> str:
+        """Every place searched (the unset ones too) and every model found there."""
+        places = [html.escape(p) for p in self._catalog.search_places()]
+        if not any("(settings)" in p for p in places):
+            places.insert(0, "Models folder of the Settings: <i>not set</i> (Add Folder… sets it)")
+        if not any("(SA3_STUDIO_MODELS)" in p for p in places):
+            places.insert(
+                1, "<code>SA3_STUDIO_MODELS</code>: <i>not set</i> (folders, separated like PATH)"
+            )
+        text = "<p>SA3 Studio looks for models in:</p><ul>"
+        text += "".join(f"<li>{p}</li>" for p in places) + "</ul>"
+        if found:
+            rows = []
+            for m in found:
+                where = html.escape(m.path)
+                if m.complete:
+                    rows.append(f"<li><b>{html.escape(m.name)}</b> — ready ({where})</li>")
+                else:
+                    why = html.escape("; ".join(m.missing) or "incomplete")
+                    rows.append(
+                        f"<li><b>{html.escape(m.name)}</b> — incomplete: {why} ({where})</li>"
+                    )
+            text += "<p>Found on this computer:</p><ul>" + "".join(rows) + "</ul>"
+        else:
+            text += "<p>No model folder was found in these places.</p>"
+        return text
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder with models", self._models_folder or str(Path.home())
+        )
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str) -> None:
+        """Make ``folder`` the models folder of the Settings and look for models again."""
+        if self._set_models_folder is None:
+            return
+        self._set_models_folder(folder)
+        self._models_folder = folder
+        if self.destination.findData(folder) < 0:
+            self.destination.addItem(f"Models folder: {folder}", folder)
+        self.refresh()
+        self.models_changed.emit()
 
     @staticmethod
     def _kind(entry: OfficialModelEntry) -> str:

@@ -61,7 +61,7 @@ def rows(dialog: ModelsDialog) -> list[list[str]]:
 
 def test_with_no_model_it_explains_what_to_download_and_where_it_looks(qtbot):
     dialog = make(qtbot, [], FakeDownload([]))
-    intro = dialog.intro.text()
+    intro = dialog.intro.text() + dialog.places.text()
     assert "No Stable Audio 3 model was found" in intro
     assert "small-music" in intro
     assert "./models" in intro
