@@ -479,16 +479,41 @@ class ProjectFile:
 
     # ---------------------------------------------------------------- writing
 
-    def write(self, slot: str, history: HistoryRecord) -> None:
+    def write(self, slot: str, history: HistoryRecord, *, sync: bool = True) -> None:
         """Replace ``slot`` with ``history`` in one durable transaction.
 
         Only manifests and audio not yet in the file are written; whatever no slot uses any
         more is deleted in the same transaction.
 
+        Args:
+            slot: the slot.
+            history: what it holds from now on.
+            sync: wait until the disk has it (fsync). Without, the transaction is safe from a
+                killed process as soon as this returns, and from a power cut once the next
+                synced write (which syncs the whole log) returns: for big writes that nothing
+                needs yet, so that the next small write is not queued behind a long fsync.
+
         Raises:
             ProjectFileError: the disk is full or the file cannot be written.
         """
-        self._write({slot: history}, clear=())
+        if sync:
+            self._write({slot: history}, clear=())
+            return
+        with self._lock:
+            self._pragma("synchronous=NORMAL")
+            try:
+                self._write({slot: history}, clear=())
+            finally:
+                self._pragma("synchronous=FULL")
+
+    def _pragma(self, setting: str) -> None:
+        con = self._con
+        if con is None:
+            return
+        try:
+            con.execute(f"PRAGMA {setting}")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path, writing=True) from exc
 
     def save(self, history: HistoryRecord) -> None:
         """Write the saved slot and clear the autosave slot, atomically.
@@ -1515,7 +1540,8 @@ class ProjectSession:
             ProjectFileError: the disk is full or the file cannot be written.
         """
         if self.path is None:
-            self.file.write(BASE, self._record(history))
+            # Not synced: the first autosave that uses this audio syncs it with itself.
+            self.file.write(BASE, self._record(history), sync=False)
 
     # ---------------------------------------------------------------- writing
 
