@@ -24,6 +24,7 @@ commands:
   vary        audio-to-audio variation
   loop        make a loop repeat without a seam (regenerate where its end meets its start)
   models      list, download and verify model weights
+  serve       serve models to editors over HTTP (Ray Serve; the [server] extra)
 
 Run `sa3-studio COMMAND --help` for the options of a command.
 """
@@ -130,7 +131,7 @@ def _add_splice_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-COMMANDS = ("generate", "inpaint", "continue", "vary", "loop", "models")
+COMMANDS = ("generate", "inpaint", "continue", "vary", "loop", "models", "serve")
 _USAGE = "sa3-studio [-h] [--version] [-v] [FILE | COMMAND ...]"
 
 
@@ -251,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     mv = msub.add_parser("verify", help="check that model files are complete and readable")
     mv.add_argument("name", nargs="?", default=None, help="model name or folder (default: all)")
     mv.add_argument("--dir", action="append", default=[], help="extra folder to search")
+
+    from sa3_studio.server.cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -275,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sa3_studio.errors import Cancelled, Sa3Error
 
     try:
+        if args.command == "serve":
+            from sa3_studio.server.cli import run_serve
+
+            return run_serve(args)
         from sa3_studio import commands
 
         return commands.run(args)
