@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from sa3_studio.app.generation import GenerateOptions, options_from_take, seam_score_of
 from sa3_studio.app.generation_controller import GenerationController, PendingOverlay
+from sa3_studio.app.levels import CLIP_DBTP, LIMIT_DBTP, TruePeakMemo
 from sa3_studio.document.region import Region
 from sa3_studio.document.take import Take
 from sa3_studio.document.timefmt import format_range
@@ -46,7 +47,7 @@ from sa3_studio.ui.timeline_items import TakeOverlay
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Take", "Status", "Seed", "Prompt", "Model", "Time", "Seam", "Loudness")
+COLUMNS = ("Take", "Status", "Seed", "Prompt", "Model", "Time", "Seam", "Loudness", "Peak")
 TAKE_ROLE = Qt.ItemDataRole.UserRole
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -154,6 +155,7 @@ class TakesPanel(QWidget):
         self._controller = controller
         self._rebuilding = False
         self._region_for_prompt: str | None = None
+        self._true_peak = TruePeakMemo()
 
         self.title = QLabel("Takes")
         self.title.setObjectName("takesTitle")
@@ -328,6 +330,9 @@ class TakesPanel(QWidget):
         bad = made.seam is not None and made.seam.bad
         seam_text = "—" if seam is None else (f"⚠ {seam:.1f}" if bad else f"{seam:.1f}")
         gain_text = "—" if made.loudness is None else f"{made.loudness.gain_db:+.1f} dB"
+        peak = self._true_peak(take.audio)
+        clips = peak > CLIP_DBTP
+        peak_text = f"{'⚠ ' if clips else ''}{peak:+.1f} dBTP" if peak > -199 else "silent"
         length_ok = take.frames == region.length
         model_text = take.model_name or "—"
         if made.loras:
@@ -342,6 +347,7 @@ class TakesPanel(QWidget):
                 f"{take.elapsed_s:.1f} s",
                 seam_text,
                 gain_text,
+                peak_text,
             ]
         )
         item.setData(0, TAKE_ROLE, take.id)
@@ -360,6 +366,20 @@ class TakesPanel(QWidget):
         )
         if made.loudness is not None:
             item.setToolTip(7, made.loudness.note)
+        item.setToolTip(
+            8,
+            f"True peak {peak:+.1f} dBTP (4x oversampled, as loudness meters measure it). "
+            + (
+                "Over 0 dBTP the take clips on playback and after lossy encoding: lower its "
+                "gain once accepted."
+                if clips
+                else f"Above {LIMIT_DBTP:.0f} dBTP a lossy export may clip."
+                if peak > LIMIT_DBTP
+                else "No clipping."
+            ),
+        )
+        if clips:
+            item.setForeground(8, QBrush(BAD_SEAM))
         item.setToolTip(
             2, "Re-generating with this seed and the same settings gives this take again."
         )

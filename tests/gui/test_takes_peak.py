@@ -1,0 +1,60 @@
+"""The Takes panel shows each take's true peak and flags takes that go over 0 dBTP."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from test_generate_fakes import SR, Env, make_env, model_info, pad_bool_refcounts
+
+from sa3_studio.app.generation import GenerateOptions
+from sa3_studio.audio.true_peak import true_peak_dbtp
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.region_edits import add_region, add_take
+from sa3_studio.ui.takes_panel import COLUMNS, TakesPanel
+
+WAIT_MS = 10_000
+PEAK = COLUMNS.index("Peak")
+
+
+@pytest.fixture(autouse=True)
+def _pad_bools() -> None:
+    pad_bool_refcounts()
+
+
+@pytest.fixture
+def env(qtbot) -> Iterator[Env]:
+    e = make_env(model=model_info())
+    p, region = add_region(e.document.project, "track-1", 4 * SR, 6 * SR)
+    e.document.set_project(p)
+    e.session.set_selected_regions([region])
+    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
+        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=1))
+    yield e
+    e.close()
+
+
+def test_true_peak_column_and_the_flag_over_0_dbtp(qtbot, env):
+    panel = TakesPanel(env.controller)
+    qtbot.addWidget(panel)
+    (take,) = env.document.project.takes
+    item = panel.tree.topLevelItem(0).child(0)
+    want = true_peak_dbtp(take.audio.samples)
+    assert item.text(PEAK) == f"{want:+.1f} dBTP"
+    assert not item.text(PEAK).startswith("⚠")
+    assert "No clipping" in item.toolTip(PEAK)
+    # A take whose samples stay at 0.99 but whose waveform peaks between them at +2.9 dBTP
+    # (an fs/4 tone at 45 degrees): sample peaks would call it safe.
+    n = np.arange(take.frames)
+    loud = 0.99 * np.sqrt(2) * np.sin(np.pi / 2 * n + np.pi / 4)
+    assert np.abs(loud).max() < 1.0
+    audio = AudioData.from_array(np.stack([loud, loud]).astype(np.float32))
+    louder = dataclasses.replace(take, id=take.id + "-loud", number=2, audio=audio)
+    env.document.set_project(add_take(env.document.project, louder))
+    panel.refresh()
+    flagged = panel.tree.topLevelItem(0).child(1)
+    assert flagged.text(PEAK) == "⚠ +2.9 dBTP"
+    assert "clips" in flagged.toolTip(PEAK)
+    assert flagged.foreground(PEAK).color().name() == "#f0736a"
