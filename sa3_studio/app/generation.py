@@ -64,6 +64,7 @@ from sa3_studio.engine.api import (
     StepCallback,
 )
 from sa3_studio.errors import EditError, GenerationError
+from sa3_studio.workflow.loop import plan_loop
 from sa3_studio.workflow.loras import apply_loras, lora_file_hash, loras_text
 from sa3_studio.workflow.plan import Mode as WorkflowMode
 from sa3_studio.workflow.plan import ModelLimits, PlacedRegion, Plan, WindowPlan, plan_windows_for
@@ -77,6 +78,7 @@ from sa3_studio.workflow.request import (
     random_seed,
     to_model,
 )
+from sa3_studio.workflow.run import run_plan
 from sa3_studio.workflow.splice import region_audio, whole_window
 
 __all__ = [
@@ -273,6 +275,8 @@ class GenerationPlan:
         options: the panel settings it came from.
         parent_take_id: the take a re-roll derives from.
         label: what the queue shows.
+        loop: make each region a seamless loop (regenerate where its end meets its start,
+            with the region itself as the loop; see :mod:`sa3_studio.workflow.loop`).
     """
 
     mode: Mode
@@ -285,6 +289,7 @@ class GenerationPlan:
     options: GenerateOptions = field(default_factory=GenerateOptions)
     parent_take_id: str | None = None
     label: str = ""
+    loop: bool = False
 
     @property
     def sampler(self) -> str | None:
@@ -354,8 +359,12 @@ def plan_generation(
     *,
     text_only: bool = False,
     parent_take_id: str | None = None,
+    loop: bool = False,
 ) -> GenerationPlan:
     """Plan the passes that regenerate ``region_ids`` with ``options``.
+
+    With ``loop``, each region is a loop on its own: one pass per region, whose window is the
+    region, regenerating where its end meets its start.
 
     Regions on one track that share a prompt go together (one pass when they fit in one
     window); regions with different prompts get a pass each. Windows come from the context
@@ -391,11 +400,13 @@ def plan_generation(
         groups.setdefault((r.track_id, prompt, negative, text), []).append(r)
     passes: list[PlannedPass] = []
     for (track_id, prompt, negative, text), members in groups.items():
-        if text_only:
+        if text_only or loop:
             for r in members:
                 window = Window(r.start, r.end, (WindowRegion(r.id, 0, r.length),))
+                if loop:  # checked here, so that the panel explains a loop that cannot be
+                    plan_loop(r.length, SAMPLE_RATE, limits, context_s=context_s)
                 passes.append(
-                    PlannedPass(track_id, window, prompt, negative, text_only=True, text=text)
+                    PlannedPass(track_id, window, prompt, negative, text_only=text_only, text=text)
                 )
             continue
         song = max(project.track(track_id).end, project.frames)
@@ -415,6 +426,8 @@ def plan_generation(
         Mode.VARY: "Vary",
         Mode.NEW: "New audio",
     }[options.mode]
+    if loop:
+        verb = "Make seamless loop of"
     if parent_take_id is not None:
         verb = "Re-roll"
     return GenerationPlan(
@@ -428,6 +441,7 @@ def plan_generation(
         options=options,
         parent_take_id=parent_take_id,
         label=f"{verb} {what} · {takes}",
+        loop=loop,
     )
 
 
@@ -676,6 +690,10 @@ class GenerationTask:
         total: int,
     ) -> list[GeneratedTake]:
         plan = self.plan
+        if plan.loop:
+            return self._run_loop_pass(
+                pipeline, pass_, rate, steps, on_step, cancel, done_before, total
+            )
         wplan, wwindow = workflow_window(pass_, rate, float(pipeline.max_seconds), plan.mode)
         settings = Settings(
             prompt=pass_.prompt,
@@ -769,6 +787,85 @@ class GenerationTask:
                         provenance=provenance,
                     )
                 )
+        return out
+
+    def _run_loop_pass(
+        self,
+        pipeline: PipelineLike,
+        pass_: PlannedPass,
+        rate: int,
+        steps: int,
+        on_step: StepCallback,
+        cancel: CancelToken,
+        done_before: int,
+        total: int,
+    ) -> list[GeneratedTake]:
+        """One take per seed of the region made into a seamless loop (the whole region)."""
+        plan = self.plan
+        (wr,) = pass_.window.regions
+        start, end = pass_.window.start + wr.start, pass_.window.start + wr.end
+        audio = self.project.track(pass_.track_id).read(start, end)  # (2, L) project rate
+        limits = ModelLimits.of(rate, float(pipeline.max_seconds) or 120.0)
+        context_s = _context_s(plan.options, plan.model)
+        loop = plan_loop(audio.shape[-1], SAMPLE_RATE, limits, context_s=context_s)
+        turned = loop.turn(audio)
+        fade = round(plan.options.crossfade_s * SAMPLE_RATE)
+        loras = tuple(
+            LoraUse(path, strength, lora_file_hash(path)) for path, strength in plan.options.loras
+        )
+        out: list[GeneratedTake] = []
+        for i, seed in enumerate(plan.seeds):
+            cancel.raise_if_cancelled()
+            base = done_before + i * steps * len(loop.plan.windows)
+
+            def step(done: int, _total: int, base: int = base) -> None:
+                on_step(base + done, total)
+
+            settings = Settings(
+                prompt=pass_.prompt,
+                negative_prompt=pass_.negative_prompt,
+                seed=seed,
+                steps=steps,
+                cfg_scale=plan.cfg_scale,
+                sampler=plan.sampler,
+            )
+            t0 = self._clock()
+            outcome = run_plan(
+                pipeline, loop.plan, settings, turned, crossfade_frames=fade, on_step=step,
+                cancel=cancel,
+            )  # fmt: skip
+            take_audio = np.ascontiguousarray(loop.unturn(outcome.outputs[0]), dtype=np.float32)
+            window = loop.plan.windows[0]
+            provenance = Provenance(
+                mode="loop",
+                prefix=plan.options.prefix,
+                user_prompt=pass_.text,
+                tempo_bpm=float(plan.options.tempo_bpm) if plan.options.tempo_bpm else None,
+                key=plan.options.key,
+                window_start=start,
+                window_end=start + window.length,
+                model_rate=rate,
+                loras=loras,
+            )
+            out.append(
+                GeneratedTake(
+                    region_id=wr.region_id,
+                    audio=AudioData.from_array(take_audio, copy=False),
+                    prompt=pass_.prompt,
+                    negative_prompt=pass_.negative_prompt,
+                    seed=seed,
+                    settings=GenerationSettings(
+                        steps=steps,
+                        cfg_scale=plan.cfg_scale,
+                        sampler=plan.sampler,
+                        seed=seed,
+                        context_s=round(window.length / SAMPLE_RATE, 3),
+                    ),
+                    elapsed_s=self._clock() - t0,
+                    parent_take_id=plan.parent_take_id,
+                    provenance=provenance,
+                )
+            )
         return out
 
 

@@ -337,6 +337,35 @@ class GenerationController(QObject):
         self._session.set_selected_regions(ids)
         return self._submit(plan, project)
 
+    def make_loop(self, options: GenerateOptions) -> int | None:
+        """Queue making each selected region (or selected span) a seamless loop.
+
+        The region is the loop: where its end meets its start is regenerated, with the loop
+        around it as context, so that it repeats without a seam. Each take is the whole region
+        (the rest of it bit for bit the original); it is accepted without crossfades, which
+        would bring the seam back.
+
+        Returns:
+            The queued job's id, or ``None`` when nothing was queued (``error`` said why).
+        """
+        model = self._model
+        if model is None:
+            self.error.emit("No model chosen", "Choose a model in the Generate panel first.")
+            return None
+        options = dataclasses.replace(options, mode=Mode.REGENERATE)
+        self.last_options = options
+        try:
+            ids = self.target_region_ids() or self._regions_from_selection(options)
+            if not ids:
+                return None
+            project = self._doc.project
+            plan = plan_generation(project, ids, options, model, loop=True)
+        except Sa3Error as exc:
+            self.error.emit("Cannot make a seamless loop", str(exc))
+            return None
+        self._session.set_selected_regions(ids)
+        return self._submit(plan, project)
+
     def reroll(self, take_id: str) -> int | None:
         """Generate one more take for the same region with the same settings, a new seed."""
         model = self._model
@@ -365,6 +394,7 @@ class GenerationController(QObject):
                 model,
                 text_only=text_only,
                 parent_take_id=take.id,
+                loop=take.provenance.mode == "loop",
             )
         except Sa3Error as exc:
             self.error.emit("Cannot re-roll", str(exc))
@@ -573,9 +603,9 @@ class GenerationController(QObject):
             loudness = take.provenance.loudness
             gain = 0.0 if loudness is None else loudness.gain_db
         self._stop_audition()
-        ok = self._doc.accept_take(
-            take.region_id, take_id, crossfade_s=self.crossfade_s, gain_db=gain
-        )
+        # A loop's take starts and ends with new audio that must meet itself: no crossfades.
+        fade = 0.0 if take.provenance.mode == "loop" else self.crossfade_s
+        ok = self._doc.accept_take(take.region_id, take_id, crossfade_s=fade, gain_db=gain)
         if ok:
             self._current[take.region_id] = take_id
             note = f" with {gain:+.1f} dB to match the loudness" if gain else ""

@@ -164,6 +164,14 @@ SPECS: tuple[ActionSpec, ...] = (
         ("Shift+Tab",),
         "Select the region before the cursor",
     ),
+    ActionSpec(
+        "region.make_loop",
+        "Make Seamless &Loop",
+        "Regions",
+        (),
+        "Regenerate where the selected region's end meets its start, so it repeats without a seam",
+        icon="loop",
+    ),
     # View
     ActionSpec("view.zoom_in", "Zoom &In", "View", ("Ctrl+=", "+", "="), "Zoom in", icon="zoom-in"),
     ActionSpec("view.zoom_out", "Zoom &Out", "View", ("Ctrl+-", "-"), "Zoom out", icon="zoom-out"),

@@ -999,6 +999,13 @@ class GeneratePanel(QWidget):
         self.update_preview()
         return job
 
+    def make_loop(self) -> int | None:
+        """Queue making the selected region (or span) a seamless loop; returns the job id."""
+        job = self._controller.make_loop(self.options())
+        if job is not None and not self.seed_lock.isChecked():
+            self.roll_seed()
+        return job
+
     # -- queue ---------------------------------------------------------------------------------
 
     def _rebuild_queue(self) -> None:

@@ -50,6 +50,10 @@ def bind_generation_actions(
             continue
         action.triggered.connect(lambda _checked=False, fn=handlers[key]: fn())
         action.setEnabled(True)
+    make_loop = actions.get("region.make_loop")
+    if make_loop is not None:
+        make_loop.triggered.connect(lambda _checked=False: panel.make_loop())
+        make_loop.setEnabled(True)
     panel.use_window_shortcut()
     buttons = (
         (panel.generate_button, "Generate with these settings", "take.generate"),

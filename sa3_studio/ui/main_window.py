@@ -279,6 +279,9 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         regions.addSeparator()
         for key in ("region.next", "region.previous"):
             regions.addAction(a[key])
+        regions.addSeparator()
+        regions.addAction(a["region.make_loop"])
+        a["region.make_loop"].setEnabled(False)  # until the generation panels are installed
 
         view = menus["View"]
         for key in ("view.zoom_in", "view.zoom_out", "view.zoom_selection", "view.zoom_fit"):
