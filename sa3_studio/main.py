@@ -1,11 +1,24 @@
-"""Composition root: builds the application, settings, controllers and the main window."""
+"""Composition root: builds the application, settings, controllers and the main window.
+
+The only place that wires: the model thread, the generation controller and the model catalog
+(bound to the engine's registry) are made here and handed to the widgets, which know only
+``engine.api`` and the controllers.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the window, Qt and the engine load only when the editor starts
+    from sa3_studio.app.engine_client import ModelCatalog
+    from sa3_studio.app.services import EditorServices
+    from sa3_studio.app.settings import Preferences
+    from sa3_studio.engine.api import ModelInfo, PipelineFactory
+    from sa3_studio.ui.generate_panel import GenerationHost, GenerationUi
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +46,102 @@ def _load_pipeline(path: object, **kwargs: object) -> object:
     return load_pipeline(path, **kwargs)  # type: ignore[arg-type]
 
 
+def registry_catalog(models_folder: Callable[[], str]) -> ModelCatalog:
+    """The catalog of the model registry: discovery in the usual places, hub downloads.
+
+    Args:
+        models_folder: the models folder from the settings, read at each discovery.
+    """
+    from sa3_studio.app.engine_client import ModelCatalog, OfficialModelEntry
+    from sa3_studio.engine import registry
+
+    def folder() -> str | None:
+        return models_folder() or None
+
+    def discover() -> list[ModelInfo]:
+        return [m for m in registry.discover(folder()) if m.objective != "autoencoder"]
+
+    def download(
+        name: str, dest: str | None, *, progress: Callable[[int, int], None], token: str | None
+    ) -> ModelInfo:
+        return registry.download(name, dest, progress=progress, token=token)
+
+    def places() -> tuple[str, ...]:
+        return tuple(f"{loc.path} ({loc.source})" for loc in registry.search_locations(folder()))
+
+    official = tuple(
+        OfficialModelEntry(
+            name=m.name,
+            repo_id=m.repo_id,
+            url=m.url,
+            gated=m.gated,
+            max_seconds=m.max_seconds,
+            family=m.family,
+            objective=m.objective,
+        )
+        for m in registry.OFFICIAL_MODELS.values()
+        if m.kind == "sa3"
+    )
+    return ModelCatalog(discover, download, official, places)
+
+
+def attach_generation(
+    window: GenerationHost,
+    services: EditorServices,
+    factory: PipelineFactory,
+    catalog: ModelCatalog | None = None,
+) -> GenerationUi:
+    """Give the editor window its model thread, generation controller and panels.
+
+    Called once by :func:`build_window` with the pipeline factory (the only place that names
+    the engine's pipeline). Preferences (device, precision, crossfade, models folder) apply as
+    they change; opening another document supersedes its generations; the model thread stops
+    when the application quits.
+
+    Args:
+        window: the main window.
+        services: its controllers.
+        factory: ``factory(path, device=, dtype=)`` loads a model (``load_pipeline``).
+        catalog: where models are found (default: the model registry's usual places).
+    """
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from sa3_studio.app.engine_client import EngineClient
+    from sa3_studio.app.generation_controller import GenerationController
+    from sa3_studio.ui.generate_panel import install_generation_ui
+
+    prefs = services.settings.preferences()
+    parent = window if isinstance(window, QWidget) else None
+    engine = EngineClient(factory, parent, device=prefs.compute_device, dtype=prefs.precision)
+    controller = GenerationController(
+        services.document, services.session, engine, services.transport, parent
+    )
+    controller.set_crossfade_ms(prefs.crossfade_ms)
+    if catalog is None:
+        catalog = registry_catalog(lambda: services.settings.preferences().models_folder)
+    ui = install_generation_ui(
+        window,
+        controller,
+        catalog,
+        models_folder=prefs.models_folder,
+        settings=services.settings,
+    )
+
+    def on_preferences(new: Preferences) -> None:
+        engine.set_compute(new.compute_device, new.precision)
+        controller.set_crossfade_ms(new.crossfade_ms)
+        ui.generate_panel.refresh_models()
+
+    services.settings.preferences_changed.connect(on_preferences)
+    services.files.opened.connect(lambda *_: controller.document_replaced())
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(engine.shutdown)
+    ui.engine = engine
+    ui.controller = controller
+    return ui
+
+
 def build_window(paths: Sequence[str] = (), *, generation: bool = True) -> object:
     """Build the services and the main window (a QApplication must exist).
 
@@ -47,7 +156,6 @@ def build_window(paths: Sequence[str] = (), *, generation: bool = True) -> objec
     from PySide6.QtWidgets import QApplication
 
     from sa3_studio.app.services import build_services
-    from sa3_studio.ui.generate_panel import attach_generation
     from sa3_studio.ui.main_window import MainWindow
     from sa3_studio.ui.theme import apply_theme, theme_named
 
@@ -57,7 +165,14 @@ def build_window(paths: Sequence[str] = (), *, generation: bool = True) -> objec
         apply_theme(app, theme_named(services.settings.preferences().theme))
     window = MainWindow(services)
     if generation:
-        attach_generation(window, services, _load_pipeline)
+        from sa3_studio.app.remote_engine import engine_catalog, engine_factory
+
+        settings = services.settings
+        # Settings > Engine: the local engine, or an SA3 Studio server (no Ray needed here).
+        catalog = engine_catalog(
+            settings, registry_catalog(lambda: settings.preferences().models_folder)
+        )
+        attach_generation(window, services, engine_factory(settings, _load_pipeline), catalog)
     if paths:
         first = paths[0]
         QTimer.singleShot(0, lambda: window.open_path(first))

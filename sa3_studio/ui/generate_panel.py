@@ -21,7 +21,6 @@ from typing import Protocol
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -68,19 +67,17 @@ from sa3_studio.app.generation import (
     random_seed,
 )
 from sa3_studio.app.generation_controller import GenerationController
-from sa3_studio.app.services import EditorServices
-from sa3_studio.app.settings import AppSettings, Preferences
+from sa3_studio.app.settings import AppSettings
 from sa3_studio.engine.api import (
     BASE_DEFAULT_CFG,
     BASE_DEFAULT_STEPS,
     DEFAULT_STEPS,
     ModelInfo,
-    PipelineFactory,
 )
 from sa3_studio.ui.focus import wheel_only_when_focused
 from sa3_studio.ui.generation_actions import bind_generation_actions
 from sa3_studio.ui.generation_choices import remember_choices
-from sa3_studio.ui.models_dialog import ModelsDialog, registry_catalog
+from sa3_studio.ui.models_dialog import ModelsDialog
 from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
 from sa3_studio.ui.timeline import TimelineWidget
 
@@ -1064,7 +1061,7 @@ class GenerationUi:
         generate_panel: the Generate panel.
         takes_panel: the Takes panel.
         models_dialog: the Get Models dialog while it is open.
-        engine: the model thread's client (when :func:`attach_generation` made it).
+        engine: the model thread's client (when ``sa3_studio.main.attach_generation`` made it).
         controller: the generation controller (likewise).
     """
 
@@ -1149,55 +1146,4 @@ def install_generation_ui(
     if isinstance(window_actions, dict):
         bind_generation_actions(window_actions, panel, takes)
     draw_overlays()
-    return ui
-
-
-def attach_generation(
-    window: GenerationHost,
-    services: EditorServices,
-    factory: PipelineFactory,
-    catalog: ModelCatalog | None = None,
-) -> GenerationUi:
-    """Give the editor window its model thread, generation controller and panels.
-
-    The composition root calls this once with the pipeline factory (the only place that may
-    name the engine's pipeline). Preferences (device, precision, crossfade, models folder)
-    apply as they change; opening another document supersedes its generations; the model
-    thread stops when the application quits.
-
-    Args:
-        window: the main window.
-        services: its controllers.
-        factory: ``factory(path, device=, dtype=)`` loads a model (``load_pipeline``).
-        catalog: where models are found (default: the model registry's usual places).
-    """
-    prefs = services.settings.preferences()
-    parent = window if isinstance(window, QWidget) else None
-    engine = EngineClient(factory, parent, device=prefs.compute_device, dtype=prefs.precision)
-    controller = GenerationController(
-        services.document, services.session, engine, services.transport, parent
-    )
-    controller.set_crossfade_ms(prefs.crossfade_ms)
-    if catalog is None:
-        catalog = registry_catalog(lambda: services.settings.preferences().models_folder)
-    ui = install_generation_ui(
-        window,
-        controller,
-        catalog,
-        models_folder=prefs.models_folder,
-        settings=services.settings,
-    )
-
-    def on_preferences(new: Preferences) -> None:
-        engine.set_compute(new.compute_device, new.precision)
-        controller.set_crossfade_ms(new.crossfade_ms)
-        ui.generate_panel.refresh_models()
-
-    services.settings.preferences_changed.connect(on_preferences)
-    services.files.opened.connect(lambda *_: controller.document_replaced())
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(engine.shutdown)
-    ui.engine = engine
-    ui.controller = controller
     return ui

@@ -17,7 +17,8 @@ from test_generate_fakes import pad_bool_refcounts
 
 from sa3_studio.app.settings import AppSettings, saved_models_folder
 from sa3_studio.cli import main as cli_main
-from sa3_studio.ui.models_dialog import ModelsDialog, registry_catalog
+from sa3_studio.main import registry_catalog
+from sa3_studio.ui.models_dialog import ModelsDialog
 
 
 @pytest.fixture(autouse=True)
