@@ -46,6 +46,8 @@ class ExportRequest:
         region_id: the region (``what == REGION``).
         handles_ms: extra audio either side of a region.
         ranges: the selected spans in frames (``what == SELECTION``).
+        true_peak_limit_dbtp: bring true peaks down to this ceiling with a look-ahead
+            limiter before writing (``None``: write the audio as it is).
     """
 
     what: ExportWhat
@@ -56,3 +58,4 @@ class ExportRequest:
     region_id: str = ""
     handles_ms: float = 0.0
     ranges: tuple[tuple[int, int], ...] = ()
+    true_peak_limit_dbtp: float | None = None

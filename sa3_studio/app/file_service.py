@@ -23,6 +23,7 @@ from sa3_studio.app.mixdown import audible_tracks, render_mix, render_track
 from sa3_studio.app.waveform_source import EnergyIndex, PyramidCache
 from sa3_studio.audio import files, store
 from sa3_studio.audio.peaks import PeakPyramid
+from sa3_studio.audio.true_peak import limit_true_peak, true_peak_dbtp
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE
 from sa3_studio.document.history import History
@@ -641,11 +642,13 @@ def run_export(
     what = request.what
     path = request.path
     progress(0.0, "Rendering")
+    limited: list[str] = []
     if what is ExportWhat.STEMS:
         path.mkdir(parents=True, exist_ok=True)
-        stems = {
-            (t.name or t.id): render_track(t, 0, project.frames) for t in audible_tracks(project)
-        }
+        stems = {}
+        for t in audible_tracks(project):
+            name = t.name or t.id
+            stems[name] = _limited(render_track(t, 0, project.frames), request, name, limited)
         results = files.export_stems(
             path,
             stems,
@@ -654,7 +657,7 @@ def run_export(
             on_progress=on_progress,
             cancel=cancel,
         )
-        notices = tuple(n for r in results for n in r.notices)
+        notices = tuple(limited) + tuple(n for r in results for n in r.notices)
         return ExportSummary(tuple(r.path for r in results), notices)
     if what is ExportWhat.MIX:
         audio, position = render_mix(project), 0
@@ -672,6 +675,7 @@ def run_export(
         audio, position = render_mix(project, lo, hi), lo
     if audio.shape[-1] == 0:
         raise AudioFileError("The chosen span is empty, so there is nothing to export.")
+    audio = _limited(audio, request, path.name, limited)
     path.parent.mkdir(parents=True, exist_ok=True)
     result = files.export_audio(
         path,
@@ -681,7 +685,21 @@ def run_export(
         on_progress=on_progress,
         cancel=cancel,
     )
-    return ExportSummary((result.path,), result.notices)
+    return ExportSummary((result.path,), tuple(limited) + result.notices)
+
+
+def _limited(audio: Any, request: ExportRequest, name: str, notices: list[str]) -> Any:
+    """``audio`` with its true peaks limited as ``request`` asks (a notice when it changed)."""
+    ceiling = request.true_peak_limit_dbtp
+    if ceiling is None:
+        return audio
+    before = true_peak_dbtp(audio)
+    if before <= ceiling:
+        return audio
+    notices.append(
+        f"{name}: true peaks limited from {before:+.1f} to {ceiling:+.1f} dBTP (nothing clips)."
+    )
+    return limit_true_peak(audio, SAMPLE_RATE, ceiling_dbtp=ceiling)
 
 
 def export_region_for_drag(project: Project, region_id: str, folder: Path | None = None) -> Path:

@@ -158,6 +158,12 @@ class ExportDialog(QDialog):
         self.dither = QCheckBox("Dither when reducing to 16 bits")
         self.dither.setChecked(True)
         form.addRow("", self.dither)
+        self.limit = QCheckBox("Limit true peaks to −1 dBTP (no clipping after encoding)")
+        self.limit.setToolTip(
+            "A look-ahead limiter turns down only the passages whose true peak (between "
+            "samples, 4x oversampled) goes over −1 dBTP; everything else is written unchanged."
+        )
+        form.addRow("", self.limit)
 
         dest_box = QGroupBox("Destination")
         dest = QHBoxLayout(dest_box)
@@ -285,6 +291,7 @@ class ExportDialog(QDialog):
             else "",
             handles_ms=float(self.handles.value()) if what is ExportWhat.REGION else 0.0,
             ranges=self._selection if what is ExportWhat.SELECTION else (),
+            true_peak_limit_dbtp=-1.0 if self.limit.isChecked() else None,
         )
 
     def set_what(self, what: ExportWhat) -> None:
