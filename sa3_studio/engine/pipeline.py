@@ -21,9 +21,10 @@ Speed without changing the numbers beyond float rounding:
   one pass (it draws no noise and sees only a few frames each side);
 * :class:`StepCache` computes the DiT's step-invariant projections once per generation;
 * prompt encodings and encoded sources are remembered for later takes;
-* ``dtype="bfloat16"`` on a CPU runs the DiT in bfloat16 (about 1.7x faster on CPUs with native
-  bfloat16 arithmetic); the default on CPU stays float32, the official CPU numerics, so a seed
-  gives the official audio.
+* on a CPU with native bfloat16 matrix units (AMX, AVX512-BF16) ``dtype="auto"`` runs the DiT
+  in bfloat16 (about 1.7-2x faster there); ``dtype="float32"`` keeps the official CPU numerics,
+  so a seed gives the official audio. The SAME autoencoder is never bfloat16 unless asked for
+  (``engine.devices``).
 """
 
 from __future__ import annotations
