@@ -80,6 +80,8 @@ APP_NAME = "SA3 Studio"
 SPECTROGRAM_DELAY_MS = 90
 TAKES_HEIGHT = 210
 REGIONS_WIDTH = 440
+GENERATE_SHARE = 440
+REGIONS_SHARE = 260
 
 _SELECTION_ACTIONS = (
     "edit.cut",
@@ -140,7 +142,9 @@ class WelcomePage(QWidget):
         button.setFixedWidth(160)
         self.recent = QListWidget()
         self.recent.setObjectName("welcomeRecent")
-        self.recent.setMaximumWidth(520)
+        self.recent.setMaximumWidth(720)
+        self.recent.setMinimumWidth(360)
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.recent.setMaximumHeight(180)
         lay = QVBoxLayout(self)
         lay.addStretch(2)
@@ -215,7 +219,13 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         self._spec_timer.timeout.connect(self._request_spectrogram)
 
         self.setAcceptDrops(True)
-        self.resize(1400, 860)
+        # The first start fits the screen (a 1366x768 laptop included); later starts restore.
+        screen = self.screen() or QApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else None
+        self.resize(
+            min(1400, room.width()) if room is not None else 1400,
+            min(860, room.height()) if room is not None else 860,
+        )
         self.setMinimumSize(QSize(900, 560))
         geometry, state = s.settings.window_state()
         if geometry is not None:
@@ -442,6 +452,10 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         """Dock the generation panel (right, above the regions list)."""
         dock = self.add_panel(widget, "Generate", Qt.DockWidgetArea.RightDockWidgetArea, "generate")
         self.splitDockWidget(dock, self.panels["regions"], Qt.Orientation.Vertical)
+        # Room for several regions under the (scrollable) Generate panel, also at 768 px.
+        self.resizeDocks(
+            [dock, self.panels["regions"]], [GENERATE_SHARE, REGIONS_SHARE], Qt.Orientation.Vertical
+        )
         return dock
 
     def set_takes_panel(self, widget: QWidget) -> QDockWidget:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from gui_helpers import open_file, prompts_of
+from PySide6.QtWidgets import QScrollArea
 from test_generate_fakes import SR, Env, catalog, make_env, model_info, pad_bool_refcounts
 
 from sa3_studio.app.export_request import ExportWhat, FormatChoice
@@ -133,3 +134,38 @@ def test_export_summary_and_file_names_every_system_accepts(qtbot, tmp_path: Pat
     assert safe_file_name('a<b>c:"d"/e\\f|g?h*') == "a b c. d e f g h"
     assert safe_file_name("CON") == "_CON"
     assert safe_file_name("take. ") == "take"
+
+
+def test_the_default_layout_works_at_1366_by_768(qtbot: Any, services: Any) -> None:
+    from gui_helpers import ScriptedPrompts
+    from test_generate_fakes import FakeFactory
+
+    from sa3_studio.app.engine_client import EngineClient
+    from sa3_studio.app.generation_controller import GenerationController
+    from sa3_studio.ui.generate_panel import install_generation_ui
+
+    window = MainWindow(services, ScriptedPrompts())
+    qtbot.addWidget(window)
+    s = window.services
+    engine = EngineClient(FakeFactory(), device="cpu", dtype="float32")
+    try:
+        controller = GenerationController(s.document, s.session, engine, s.transport)
+        ui = install_generation_ui(window, controller, catalog([model_info()]))
+        window.resize(1366, 768)
+        window.show()
+        qtbot.waitExposed(window)
+        table = window.regions_panel.table
+        row = table.verticalHeader().defaultSectionSize()
+        # Four regions fit in the Regions panel, and Generate stays in view.
+        regions = window.panels["regions"]
+        qtbot.waitUntil(lambda: regions.height() >= 4 * row + 60)
+        button = ui.generate_panel.generate_button
+        assert button.isVisible()
+        assert button.visibleRegion().boundingRect().height() == button.height()
+        # The Generate panel's settings keep a useful height above its footer.
+        scroll = ui.generate_panel.findChild(QScrollArea, "generateScroll")
+        assert scroll is not None
+        assert scroll.viewport().height() >= 200
+    finally:
+        window.close()
+        engine.shutdown()
