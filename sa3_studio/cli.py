@@ -193,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="end of a region to regenerate (repeatable)",
     )
+    inp.add_argument(
+        "--inpaint-prompt",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a region's own prompt, in the order of the regions (repeatable; one per region, "
+        "'' for the main prompt); regions with the same prompt share a pass",
+    )
     _add_splice_options(inp)
 
     cont = sub.add_parser("continue", help="extend an audio file")

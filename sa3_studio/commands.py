@@ -465,6 +465,12 @@ def _check_generation_args(args: argparse.Namespace) -> None:
                 f"{len(starts)} --inpaint-start but {len(ends)} --inpaint-end were given; give "
                 "one end for every start."
             )
+        prompts = args.inpaint_prompt
+        if prompts and len(prompts) != len(starts):
+            raise Sa3Error(
+                f"{len(prompts)} --inpaint-prompt for {len(starts)} regions were given; give one "
+                "per region ('' for the main prompt), or none."
+            )
         for s, e in zip(starts, ends, strict=True):
             if not (math.isfinite(s) and math.isfinite(e)):
                 raise Sa3Error(f"The region {s}-{e} s is not a pair of numbers of seconds.")
@@ -502,9 +508,10 @@ def _plan(
     assert source is not None
     rate, frames = source.rate, source.frames
     if command == "inpaint":
+        prompts = args.inpaint_prompt or [""] * len(args.inpaint_start)
         regions = [
-            wp.SampleRange(_frames(s, rate), _frames(e, rate))
-            for s, e in zip(args.inpaint_start, args.inpaint_end, strict=True)
+            wp.SampleRange(_frames(s, rate), _frames(e, rate), prompt=p.strip() or None)
+            for s, e, p in zip(args.inpaint_start, args.inpaint_end, prompts, strict=True)
         ]
         return wp.plan_regions(frames, rate, regions, limits, context_s=args.context), None
     if command == "vary":

@@ -220,7 +220,11 @@ class Plan:
         """One line per window, e.g. ``window 1: 60.000-180.000 s (120.000 s) for r1, r2``."""
         lines = []
         for i, w in enumerate(self.windows, 1):
-            names = ", ".join(f"{r.id} {_span(r.start, r.end, self.rate)}" for r in w.regions)
+            names = ", ".join(
+                f"{r.id} {_span(r.start, r.end, self.rate)}"
+                + (f" with its own prompt {r.prompt!r}" if r.prompt else "")
+                for r in w.regions
+            )
             what = "from the prompt alone" if w.text_only else f"regenerating {names}"
             lines.append(
                 f"window {i}: {_span(w.start, w.end, self.rate)} "

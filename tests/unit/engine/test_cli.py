@@ -592,3 +592,39 @@ def test_loop_regenerates_the_join_and_keeps_the_rest(
     wrap = np.abs(result[0] - result[-1]).max()
     typical = np.abs(np.diff(result, axis=0)).max()
     assert wrap <= 2 * typical
+
+
+def test_regions_with_their_own_prompts_get_their_own_pass_and_before_extends_the_start(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write(tmp_path / "song.wav", 6.0, SR, 2, "PCM_16")
+    out = tmp_path / "two.wav"
+    code, _, err = _inpaint(
+        capsys, model_dir, tmp_path / "song.wav", out, "1", "2",
+        "--inpaint-prompt", "snare roll", "--inpaint-prompt", "",
+    )  # fmt: skip
+    assert code == 2
+    assert "2 --inpaint-prompt for 1 regions" in err
+    code, stdout, err = _run(
+        capsys, "inpaint", "--model", str(model_dir), "-p", "fill", "--steps", "2",
+        "--inpaint-audio", str(tmp_path / "song.wav"), "--seed", "7", "-o", str(out),
+        "--inpaint-start", "1", "--inpaint-end", "2", "--inpaint-prompt", "snare roll",
+        "--inpaint-start", "4", "--inpaint-end", "5", "--inpaint-prompt", "",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "regenerating r1 1.000-2.000 s with its own prompt 'snare roll'" in stdout
+    assert "Window 2: 0.000-6.000 s (6.000 s) regenerating r2 4.000-5.000 s\n" in stdout
+    result, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    keep = _outside(len(source), SR, [(1.0, 2.0), (4.0, 5.0)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    # continue --before adds in front of the start; the song follows unchanged.
+    code, stdout, err = _run(
+        capsys, "continue", "--model", str(model_dir), "-p", "intro", "--steps", "2",
+        "--inpaint-audio", str(tmp_path / "song.wav"), "--add", "1.5", "--before",
+        "--seed", "1", "-o", str(tmp_path / "intro.wav"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "regenerating extension 0.000-1.500 s" in stdout
+    result, _ = sf.read(str(tmp_path / "intro.wav"), dtype="float32", always_2d=True)
+    assert result.shape == (round(7.5 * SR), 2)
+    np.testing.assert_array_equal(result[round(1.5 * SR) :], source)
