@@ -260,23 +260,30 @@ def build_request(
     """
     prompt, negative = settings.window_prompts(window)
     duration = window.model_frames / plan.limits.sample_rate
-    common = {
-        "prompt": prompt,
-        "negative_prompt": negative or None,
-        "duration": duration,
-        "steps": settings.steps,
-        "cfg_scale": settings.cfg_scale,
-        "sampler": settings.sampler,
-        "seed": settings.seed if seed is None else seed,
-        "batch_size": settings.takes,
-    }
+    chosen_seed = settings.seed if seed is None else seed
     if window.text_only:
-        return GenerationRequest(**common)  # type: ignore[arg-type]
+        return GenerationRequest(
+            prompt=prompt,
+            negative_prompt=negative or None,
+            duration=duration,
+            steps=settings.steps,
+            cfg_scale=settings.cfg_scale,
+            sampler=settings.sampler,
+            seed=chosen_seed,
+            batch_size=settings.takes,
+        )
     if audio is None:
         raise GenerationError("This window needs the source audio around its regions.")
     vary = plan.mode is Mode.VARY
     return GenerationRequest(
-        **common,  # type: ignore[arg-type]
+        prompt=prompt,
+        negative_prompt=negative or None,
+        duration=duration,
+        steps=settings.steps,
+        cfg_scale=settings.cfg_scale,
+        sampler=settings.sampler,
+        seed=chosen_seed,
+        batch_size=settings.takes,
         inpaint_audio=None if latents is not None else audio,
         inpaint_regions=window_seconds(plan, window),
         source_latents=latents,

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sa3_studio.engine.api import CancelToken, PipelineLike, StepCallback
+from sa3_studio.errors import GenerationError
 from sa3_studio.workflow.loras import apply_loras
 from sa3_studio.workflow.plan import Mode, Plan, WindowPlan
 from sa3_studio.workflow.request import Settings, build_request, window_audio
@@ -71,8 +72,6 @@ def run_plan(
         GenerationError: the engine refused a request, or ``raw`` with several windows.
         Cancelled: cancelled.
     """
-    from sa3_studio.errors import GenerationError
-
     if plan.mode is not Mode.NEW and source is None:
         raise GenerationError("This generation needs its source audio.")
     if raw and len(plan.windows) != 1:
@@ -92,7 +91,7 @@ def run_plan(
         token.raise_if_cancelled()
         if on_window is not None:
             on_window(i + 1, window)
-        audio = None if window.text_only else window_audio(source, plan, window)  # type: ignore[arg-type]
+        audio = None if window.text_only or source is None else window_audio(source, plan, window)
         request = build_request(plan, window, settings, audio=audio, whole=raw or window.text_only)
 
         def step(done: int, _total: int, base: int = i * steps) -> None:
