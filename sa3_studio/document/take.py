@@ -39,8 +39,9 @@ class GenerationSettings:
         init_noise_level: 1.0 = start from pure noise.
         context_s: seconds of audio the model sees around the region (the window length);
             ``None`` = as much as the model allows.
-        extra: further settings as sorted ``(name, JSON scalar)`` pairs, so that settings added
-            later survive a round trip through an older build.
+        extra: settings this version does not know, as sorted ``(name, JSON scalar)`` pairs,
+            kept so that they survive a round trip (how a take was made is in
+            :attr:`Take.provenance`, not here).
     """
 
     steps: int | None = None
