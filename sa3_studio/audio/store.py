@@ -3,8 +3,11 @@
 Like Audacity's ``.aup3``, a project is a single file. Inside it:
 
 - ``audio`` / ``audio_chunk``: every audio buffer once, under its content id, as little-endian
-  float32 ``(channels, frames)`` in chunks of a few MiB (raw, or byte-shuffled and zlib
-  compressed), with a CRC-32 to catch damage;
+  float32 ``(channels, frames)`` in chunks of a few MiB, with a CRC-32 to catch damage. A chunk
+  whose samples are exact 16- or 24-bit values (a decoded file, not edited since) is stored as
+  FLAC at that depth (lossless, bit-exact); other audio (edits, takes) as byte-shuffled,
+  zlib-compressed float32; files written without compression (and older ones) hold raw
+  float32. Reading fills one array chunk by chunk, so a buffer is never held twice;
 - ``manifest`` / ``manifest_audio``: each distinct document manifest (JSON from
   :func:`~sa3_studio.document.serialize.project_to_manifest`) once, under a hash of its text,
   and the content ids it uses;
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -59,8 +63,10 @@ from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 
 from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import MAX_FRAMES
 from sa3_studio.document.history import DEFAULT_MEMORY_LIMIT, History
 from sa3_studio.document.project import Project
 from sa3_studio.document.serialize import project_from_manifest, project_to_manifest
@@ -93,6 +99,11 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 _CODEC_RAW = "f32le"
 _CODEC_ZLIB = "f32le-shuffle-zlib"
+# Float samples that are exact 16- or 24-bit values (a decoded file not edited since), stored as
+# mono FLAC of those integers: lossless, and they come back bit for bit.
+_CODEC_FLAC16 = "pcm16-flac"
+_CODEC_FLAC24 = "pcm24-flac"
+_FLAC_RATE = 44100  # FLAC needs a rate in its header; a chunk is just a run of samples
 _BUSY_TIMEOUT_S = 0.25
 _POINTER_SUFFIX = ".sa3ptr.json"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -479,7 +490,9 @@ class ProjectFile:
 
     # ---------------------------------------------------------------- writing
 
-    def write(self, slot: str, history: HistoryRecord, *, sync: bool = True) -> None:
+    def write(
+        self, slot: str, history: HistoryRecord, *, sync: bool = True, compress: bool | None = None
+    ) -> None:
         """Replace ``slot`` with ``history`` in one durable transaction.
 
         Only manifests and audio not yet in the file are written; whatever no slot uses any
@@ -493,18 +506,23 @@ class ProjectFile:
                 synced write (which syncs the whole log) returns: for big writes that nothing
                 needs yet, so that the next small write is not queued behind a long fsync.
 
+            compress: store new audio compressed (None: as the file was opened).
+
         Raises:
             ProjectFileError: the disk is full or the file cannot be written.
         """
-        if sync:
-            self._write({slot: history}, clear=())
-            return
         with self._lock:
-            self._pragma("synchronous=NORMAL")
+            kept = self.compress
+            if compress is not None:
+                self.compress = compress
+            if not sync:
+                self._pragma("synchronous=NORMAL")
             try:
                 self._write({slot: history}, clear=())
             finally:
-                self._pragma("synchronous=FULL")
+                self.compress = kept
+                if not sync:
+                    self._pragma("synchronous=FULL")
 
     def _pragma(self, setting: str) -> None:
         con = self._con
@@ -705,20 +723,43 @@ class ProjectFile:
         if row is None:
             raise self._damaged(f"the audio {aid[:12]} is missing")
         channels, frames, nbytes, crc = (int(v) for v in row)
-        parts = []
+        name = aid[:12]
+        if channels < 1 or frames < 1 or nbytes != channels * frames * 4:
+            raise self._damaged(f"the audio {name} has the wrong length")
+        if frames > MAX_FRAMES:
+            raise self._damaged(f"the audio {name} claims {frames} frames, more than any song")
+        (parts,) = con.execute(
+            "SELECT COUNT(*) FROM audio_chunk WHERE audio_id = ?", (aid,)
+        ).fetchone()
+        if nbytes > int(parts) * CHUNK_BYTES:
+            # The file cannot hold what the header claims: never allocate for the claim.
+            raise self._damaged(f"the audio {name} claims more samples than the file holds")
+        try:
+            out = np.empty(nbytes, dtype=np.uint8)  # filled chunk by chunk: no second copy
+        except MemoryError:
+            raise ProjectFileError(
+                f"The project {self.path.name} holds audio ({_mb(nbytes)}) that does not fit "
+                "in the memory free now; close other programs and open it again."
+            ) from None
+        pos = 0
+        running = 0
         for codec, blob in con.execute(
             "SELECT codec, data FROM audio_chunk WHERE audio_id = ? ORDER BY seq", (aid,)
         ):
-            parts.append(_decode(codec, blob, self.path))
-        raw = parts[0] if len(parts) == 1 else b"".join(parts)
-        if len(raw) != nbytes or nbytes != channels * frames * 4:
-            raise self._damaged(f"the audio {aid[:12]} has the wrong length")
-        if zlib.crc32(raw) != crc:
-            raise self._damaged(f"the audio {aid[:12]} does not match its checksum")
-        array = np.frombuffer(raw, dtype="<f4").reshape(channels, frames)
-        if array.dtype != np.float32:  # a big-endian machine: convert once, keep read-only
+            part = _decode(codec, blob, self.path)
+            if pos + len(part) > nbytes:
+                raise self._damaged(f"the audio {name} has the wrong length")
+            out[pos : pos + len(part)] = np.frombuffer(part, dtype=np.uint8)
+            running = zlib.crc32(part, running)
+            pos += len(part)
+        if pos != nbytes:
+            raise self._damaged(f"the audio {name} has the wrong length")
+        if running != crc:
+            raise self._damaged(f"the audio {name} does not match its checksum")
+        array = out.view("<f4").reshape(channels, frames)
+        if array.dtype != np.float32:  # a big-endian machine: convert once
             array = array.astype(np.float32)
-            array.setflags(write=False)
+        array.setflags(write=False)
         return array
 
     def _collect_garbage(self, con: sqlite3.Connection) -> bool:
@@ -749,18 +790,74 @@ class ProjectFile:
         )
 
 
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.0f} MB"
+
+
 def _encode(raw: memoryview, compress: bool) -> tuple[str, bytes]:
     if not compress:
         return _CODEC_RAW, bytes(raw)
+    flac = _encode_flac(np.frombuffer(raw, dtype="<f4"))
+    if flac is not None:
+        return flac
     # Grouping the bytes by significance first (byte shuffle) lets zlib find the redundancy of
     # float samples: exponents and high mantissa bytes repeat, low bytes are noise.
     shuffled = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 4).T.tobytes()
     return _CODEC_ZLIB, zlib.compress(shuffled, 1)
 
 
+def _integer_bits(floats: npt.NDArray[np.float32]) -> int | None:
+    """16 or 24 when every sample is exactly an integer sample of that depth scaled to
+    [-1, 1) (a decoded 16- or 24-bit file untouched since), else None."""
+    if floats.size == 0 or (np.signbit(floats) & (floats == 0)).any():
+        return None  # -0.0 would come back as +0.0: not bit-exact
+    for bits in (16, 24):
+        scale = np.float32(1 << (bits - 1))
+        q = floats * scale  # exact: a power of two
+        if q.min() >= -scale and q.max() <= scale - 1 and np.array_equal(q, np.rint(q)):
+            return bits
+    return None
+
+
+def _encode_flac(floats: npt.NDArray[np.float32]) -> tuple[str, bytes] | None:
+    """FLAC (lossless, at the samples' own bit depth) when the samples allow it, else None."""
+    bits = _integer_bits(floats)
+    if bits is None:
+        return None
+    if bits == 16:
+        ints: npt.NDArray[np.generic] = (floats * np.float32(1 << 15)).astype(np.int16)
+        subtype, codec = "PCM_16", _CODEC_FLAC16
+    else:
+        # libsndfile takes 24-bit samples in the top bits of an int32.
+        ints = (floats * np.float32(1 << 23)).astype(np.int32) << 8
+        subtype, codec = "PCM_24", _CODEC_FLAC24
+    buf = io.BytesIO()
+    sf.write(buf, ints, _FLAC_RATE, subtype=subtype, format="FLAC")
+    return codec, buf.getvalue()
+
+
+def _decode_flac(codec: str, blob: bytes, path: Path) -> bytes:
+    try:
+        if codec == _CODEC_FLAC16:
+            ints = sf.read(io.BytesIO(blob), dtype="int16")[0]
+            floats = ints.astype(np.float32) / np.float32(1 << 15)
+        else:
+            ints = sf.read(io.BytesIO(blob), dtype="int32")[0] >> 8
+            floats = ints.astype(np.float32) / np.float32(1 << 23)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise ProjectFileError(
+            f"The project {path.name} is damaged (compressed audio cannot be read: {exc}); "
+            "open a backup copy instead."
+        ) from exc
+    data: bytes = floats.astype("<f4", copy=False).tobytes()
+    return data
+
+
 def _decode(codec: str, blob: bytes, path: Path) -> bytes:
     if codec == _CODEC_RAW:
         return bytes(blob)
+    if codec in (_CODEC_FLAC16, _CODEC_FLAC24):
+        return _decode_flac(codec, blob, path)
     if codec == _CODEC_ZLIB:
         try:
             shuffled = zlib.decompress(blob)
@@ -1417,7 +1514,7 @@ class ProjectSession:
         *,
         recovery_dir: str | os.PathLike[str] | None = None,
         title: str = "Untitled",
-        compress: bool = False,
+        compress: bool = True,
     ) -> ProjectSession:
         """Start an untitled project; it autosaves into a file in the recovery folder.
 
@@ -1437,7 +1534,7 @@ class ProjectSession:
         path: str | os.PathLike[str],
         *,
         recovery_dir: str | os.PathLike[str] | None = None,
-        compress: bool = False,
+        compress: bool = True,
     ) -> ProjectSession:
         """Open a saved project (locked until :meth:`close`).
 
@@ -1457,7 +1554,7 @@ class ProjectSession:
         item: Recoverable,
         *,
         recovery_dir: str | os.PathLike[str] | None = None,
-        compress: bool = False,
+        compress: bool = True,
     ) -> ProjectSession:
         """Open the work described by ``item``; :meth:`recovered` then returns it.
 
@@ -1540,8 +1637,10 @@ class ProjectSession:
             ProjectFileError: the disk is full or the file cannot be written.
         """
         if self.path is None:
-            # Not synced: the first autosave that uses this audio syncs it with itself.
-            self.file.write(BASE, self._record(history), sync=False)
+            # Not synced and not compressed (fast, so the first edit is not queued behind
+            # it); the first autosave that uses this audio syncs it with itself, and Save As
+            # compresses it into the project.
+            self.file.write(BASE, self._record(history), sync=False, compress=False)
 
     # ---------------------------------------------------------------- writing
 

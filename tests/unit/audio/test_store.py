@@ -569,7 +569,7 @@ def test_a_truncated_project_is_reported_damaged(
 
 def test_damaged_audio_is_caught_by_its_checksum(tmp_path: Path, recovery: Path) -> None:
     path = tmp_path / "flip.sa3proj"
-    session = ProjectSession.new(recovery_dir=recovery)
+    session = ProjectSession.new(recovery_dir=recovery, compress=False)  # raw: only the CRC
     session.save_as(path, record(edit_chain()[:1], 0))
     session.close()
     con = sqlite3.connect(path)
@@ -810,3 +810,104 @@ def test_leftovers_of_killed_saves_and_creations_are_cleaned_on_the_next_start(
     assert all(p.exists() for p in not_ours)
     assert path.exists()
     assert find_recoverable(recovery) == []  # runs the clean-up at start as well
+
+
+def _imported(tmp_path: Path, subtype: str, seconds: float = 3.0) -> AudioData:
+    import soundfile as sf
+
+    from sa3_studio.audio.files import import_audio
+
+    t = np.arange(round(seconds * RATE)) / RATE
+    rng = np.random.default_rng(4)
+    music = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)
+    path = tmp_path / f"source-{subtype}.wav"
+    sf.write(str(path), np.stack([music, np.roll(music, 100)], axis=1), RATE, subtype=subtype)
+    samples, _info = import_audio(path, sample_rate=RATE)
+    return AudioData.from_array(samples, copy=False)
+
+
+@pytest.mark.parametrize(("subtype", "codec"), [("PCM_16", "pcm16-flac"), ("PCM_24", "pcm24-flac")])
+def test_sources_are_stored_as_flac_at_their_bit_depth_and_come_back_bit_exact(
+    tmp_path: Path, recovery: Path, subtype: str, codec: str
+) -> None:
+    source = _imported(tmp_path, subtype)
+    project = Project.from_audio(source)
+    path = tmp_path / "flac.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record([("", project)], 0))
+    session.close()
+    assert {r[0] for r in rows(path, "SELECT codec FROM audio_chunk")} == {codec}
+    stored = sum(r[0] for r in rows(path, "SELECT length(data) FROM audio_chunk"))
+    bits = 16 if codec == "pcm16-flac" else 24
+    assert stored < source.nbytes * bits / 32  # smaller than the PCM it came from
+    with ProjectFile.open(path) as file:
+        state = file.read(SAVED)
+    assert state is not None
+    back = state.history.current_snapshot.audio[source.content_id]
+    assert back.view(np.uint32).tobytes() == source.samples.view(np.uint32).tobytes()
+
+
+def test_takes_are_float32_compressed_and_exact(tmp_path: Path, recovery: Path) -> None:
+    take = AudioData.from_array(0.2 * np.random.default_rng(8).standard_normal((2, RATE)))
+    project = Project.from_audio(take)
+    path = tmp_path / "take.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record([("", project)], 0))
+    session.close()
+    assert {r[0] for r in rows(path, "SELECT codec FROM audio_chunk")} == {"f32le-shuffle-zlib"}
+    with ProjectFile.open(path) as file:
+        state = file.read(SAVED)
+    assert state is not None
+    assert state.project() == project
+
+
+def test_projects_with_raw_audio_still_open(tmp_path: Path, recovery: Path) -> None:
+    project = edit_chain()[0][1]
+    path = tmp_path / "old.sa3proj"
+    old = ProjectSession.new(recovery_dir=recovery, compress=False)
+    old.save_as(path, record([("", project)], 0))
+    old.close()
+    assert {r[0] for r in rows(path, "SELECT codec FROM audio_chunk")} == {"f32le"}
+    with ProjectSession.open(path, recovery_dir=recovery) as session:
+        state = session.load()
+        assert state is not None
+        assert state.project() == project
+
+
+def test_reopening_holds_the_audio_once(tmp_path: Path, recovery: Path) -> None:
+    import tracemalloc
+
+    source = _imported(tmp_path, "PCM_16", seconds=20.0)
+    path = tmp_path / "once.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record([("", Project.from_audio(source))], 0))
+    session.close()
+    with ProjectSession.open(path, recovery_dir=recovery) as reopened:
+        tracemalloc.start()
+        try:
+            state = reopened.load()
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert state is not None
+    # The samples once, plus a chunk or two being decoded (4 MiB each).
+    assert peak < source.nbytes + 4 * store.CHUNK_BYTES
+
+
+def test_a_buffer_claiming_more_than_the_file_holds_is_damaged(
+    tmp_path: Path, recovery: Path
+) -> None:
+    path = tmp_path / "claims.sa3proj"
+    session = ProjectSession.new(recovery_dir=recovery)
+    session.save_as(path, record(edit_chain()[:1], 0))
+    session.close()
+    con = sqlite3.connect(str(path))
+    frames = 1 << 34
+    con.execute("UPDATE audio SET frames = ?, nbytes = ?", (frames, 2 * frames * 4))
+    con.commit()
+    con.close()
+    with (
+        ProjectSession.open(path, recovery_dir=recovery) as s,
+        pytest.raises(ProjectFileError, match="claims more samples than the file holds"),
+    ):
+        s.load()
