@@ -612,12 +612,21 @@ class FileService(QObject):
 
 def _options(request: ExportRequest, position: int, project: Project) -> files.ExportOptions:
     fmt = files.ExportFormat(request.format_key)
+    level: float | None = None
+    mode: str | None = None
+    if fmt is files.ExportFormat.MP3:
+        # Level 0 is the top of libsndfile's MP3 scale: 320 kbps constant, or VBR V0.
+        level, mode = 0.0, ("CONSTANT" if request.mp3_mode == "cbr320" else "VARIABLE")
+    elif fmt is files.ExportFormat.OGG_VORBIS:
+        level = 1.0 - request.vorbis_quality / 10.0  # libsndfile's Vorbis quality is 1 - level
     return files.ExportOptions(
         format=fmt,
         sample_rate=request.sample_rate,
         dither=request.dither,
         tags=files.ExportTags(title=project.meta.title),
         position_frame=position,
+        compression_level=level,
+        bitrate_mode=mode,
     )
 
 

@@ -764,7 +764,9 @@ class ExportOptions:
         position_frame: Where the exported audio starts in the project, in frames at the
             audio's rate; written as the ``bext`` TimeReference of WAV files.
         compression_level: libsndfile's compression level 0..1 for FLAC/OGG/MP3 (None:
-            libsndfile's default).
+            libsndfile's default). For OGG Vorbis it is ``1 - quality``; for MP3, 0 is the
+            highest bitrate (320 kbps constant, or VBR quality V0).
+        bitrate_mode: MP3's "CONSTANT", "AVERAGE" or "VARIABLE" (None: libsndfile's default).
         measure_loudness: Write the integrated loudness into the ``bext`` chunk of WAV files
             (files longer than 15 minutes are marked "not measured").
     """
@@ -776,6 +778,7 @@ class ExportOptions:
     tags: ExportTags = field(default_factory=ExportTags)
     position_frame: int = 0
     compression_level: float | None = None
+    bitrate_mode: str | None = None
     measure_loudness: bool = True
 
 
@@ -1089,6 +1092,7 @@ def _write_blocks(
         fmt.subtype,
         format=fmt.container,
         compression_level=opts.compression_level,
+        bitrate_mode=opts.bitrate_mode,
     ) as out:
         _set_tags(out, opts.tags)
         for start in range(0, frames, BLOCK_FRAMES):

@@ -24,9 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sa3_studio.app.export_request import ExportRequest, ExportWhat, FormatChoice
+from sa3_studio.app.export_request import (
+    MP3_MODES,
+    VORBIS_QUALITIES,
+    ExportRequest,
+    ExportWhat,
+    FormatChoice,
+)
 
 SAMPLE_RATES = (22050, 32000, 44100, 48000, 88200, 96000)
+
+_VORBIS_KBPS = {3.0: 112, 5.0: 160, 6.0: 192, 8.0: 256, 10.0: 500}
+"""Roughly what each Vorbis quality makes of stereo music at 44.1 kHz (oggenc's table)."""
 
 _FORBIDDEN = '<>:"/\\|?*'
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)}
@@ -155,6 +164,11 @@ class ExportDialog(QDialog):
             max(self.rate_combo.findData(source_rate or project_rate), 0)
         )
         form.addRow("Sample rate:", self.rate_combo)
+        self.quality_combo = QComboBox()
+        self.quality_combo.setObjectName("exportQuality")
+        self.quality_combo.setToolTip("How much the lossy encoder may leave out (MP3 and OGG)")
+        self.quality_label = QLabel("Quality:")
+        form.addRow(self.quality_label, self.quality_combo)
         self.dither = QCheckBox("Dither when reducing to 16 bits")
         self.dither.setChecked(True)
         form.addRow("", self.dither)
@@ -192,10 +206,12 @@ class ExportDialog(QDialog):
         lay.addWidget(self.buttons)
 
         self.what_group.idToggled.connect(lambda *_: self._refresh())
+        self.format_combo.currentIndexChanged.connect(lambda *_: self._fill_quality())
         self.format_combo.currentIndexChanged.connect(lambda *_: self._refresh())
         self.rate_combo.currentIndexChanged.connect(lambda *_: self._refresh())
         self.region_combo.currentIndexChanged.connect(lambda *_: self._refresh())
         self.path_edit.textChanged.connect(lambda *_: self._update_ok())
+        self._fill_quality()
         self._refresh()
 
     # -- state ---------------------------------------------------------------------------------
@@ -256,6 +272,21 @@ class ExportDialog(QDialog):
         )
         self._update_ok()
 
+    def _fill_quality(self) -> None:
+        fmt = self._format()
+        key = fmt.key if fmt is not None else ""
+        self.quality_combo.clear()
+        if key == "mp3":
+            for mode, text in MP3_MODES.items():
+                self.quality_combo.addItem(text, mode)
+        elif key == "ogg":
+            for q in VORBIS_QUALITIES:
+                self.quality_combo.addItem(f"Quality {q:g} (about {_VORBIS_KBPS[q]} kbps)", q)
+            self.quality_combo.setCurrentIndex(self.quality_combo.findData(6.0))
+        lossy = self.quality_combo.count() > 0
+        self.quality_combo.setVisible(lossy)
+        self.quality_label.setVisible(lossy)
+
     def _update_ok(self) -> None:
         ok = bool(self.path_edit.text().strip()) and self._format() is not None
         if self.what() is ExportWhat.REGION:
@@ -292,6 +323,10 @@ class ExportDialog(QDialog):
             handles_ms=float(self.handles.value()) if what is ExportWhat.REGION else 0.0,
             ranges=self._selection if what is ExportWhat.SELECTION else (),
             true_peak_limit_dbtp=-1.0 if self.limit.isChecked() else None,
+            mp3_mode=str(self.quality_combo.currentData()) if fmt and fmt.key == "mp3" else "v0",
+            vorbis_quality=float(self.quality_combo.currentData())
+            if fmt and fmt.key == "ogg"
+            else 6.0,
         )
 
     def set_what(self, what: ExportWhat) -> None:
