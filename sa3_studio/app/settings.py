@@ -34,6 +34,9 @@ class Preferences:
         theme: "dark" or "light".
         autosave_seconds: 0 turns autosave off; any other value autosaves every change as
             it is made (the number is what older versions waited; it is no longer used).
+        engine: "local" (this computer) or "server" (an SA3 Studio server).
+        server_url: the server's address, ``http(s)://HOST:PORT``.
+        server_token: the server's bearer token (from the file ``sa3-studio serve`` made).
     """
 
     models_folder: str = ""
@@ -43,6 +46,9 @@ class Preferences:
     crossfade_ms: float = 25.0
     theme: str = "dark"
     autosave_seconds: int = 3
+    engine: str = "local"
+    server_url: str = ""
+    server_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,9 @@ class AppSettings(QObject):
                 0,
                 _to_int(s.value("prefs/autosave_seconds", d.autosave_seconds), d.autosave_seconds),
             ),
+            engine="server" if str(s.value("prefs/engine", d.engine)) == "server" else "local",
+            server_url=str(s.value("prefs/server_url", d.server_url) or "").strip(),
+            server_token=str(s.value("prefs/server_token", d.server_token) or "").strip(),
         )
 
     def set_preferences(self, prefs: Preferences) -> None:

@@ -1,10 +1,12 @@
-"""The settings dialog: models folder, compute device and precision, audio output, crossfade,
-theme and autosave. It edits a :class:`~sa3_studio.app.settings.Preferences` value."""
+"""The settings dialog: models folder, compute device and precision, the engine (this computer
+or a server), audio output, crossfade, theme and autosave. It edits a
+:class:`~sa3_studio.app.settings.Preferences` value."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -47,6 +50,8 @@ class SettingsDialog(QDialog):
         prefs: the current preferences.
         output_devices: names of the audio outputs present now (may be empty).
         parent: parent window.
+        test_server: ``(url, token) -> (reachable, sentence)`` run by the Engine tab's Test
+            button (default: ask the server for its models).
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class SettingsDialog(QDialog):
         prefs: Preferences,
         output_devices: Sequence[str] = (),
         parent: QWidget | None = None,
+        test_server: Callable[[str, str], tuple[bool, str]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -90,6 +96,7 @@ class SettingsDialog(QDialog):
         hint.setWordWrap(True)
         form.addRow("", hint)
         tabs.addTab(models, "Models")
+        tabs.addTab(self._engine_tab(prefs, test_server), "Engine")
 
         # Audio
         audio = QWidget()
@@ -148,6 +155,67 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
         self.tabs = tabs
 
+    def _engine_tab(
+        self, prefs: Preferences, test_server: Callable[[str, str], tuple[bool, str]] | None
+    ) -> QWidget:
+        """Where models run: this computer, or an SA3 Studio server (URL, token, Test)."""
+        if test_server is None:
+            from sa3_studio.app.remote_engine import describe_server
+
+            test_server = describe_server
+        self._test_server = test_server
+        page = QWidget()
+        eform = QFormLayout(page)
+        self.engine_local = QRadioButton("This computer")
+        self.engine_server = QRadioButton("Server")
+        choice = QHBoxLayout()
+        choice.addWidget(self.engine_local)
+        choice.addWidget(self.engine_server)
+        choice.addStretch(1)
+        eform.addRow("Generate on:", choice)
+        self.server_url = QLineEdit(prefs.server_url)
+        self.server_url.setPlaceholderText("http://gpu-box:8000")
+        eform.addRow("Server address:", self.server_url)
+        self.server_token = QLineEdit(prefs.server_token)
+        self.server_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_token.setPlaceholderText("the token from the file `sa3-studio serve` printed")
+        eform.addRow("Token:", self.server_token)
+        self.test_button = QPushButton("Test")
+        self.test_button.clicked.connect(self._test_connection)
+        self.server_status = QLabel("")
+        self.server_status.setObjectName("hint")
+        self.server_status.setWordWrap(True)
+        self.server_status.setTextInteractionFlags(
+            self.server_status.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        eform.addRow(self.test_button, self.server_status)
+        hint = QLabel(
+            "With a server, the Generate panel lists the server's models and the work runs "
+            "there; editing stays here. Start one with `sa3-studio serve` on the GPU machine."
+        )
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        eform.addRow("", hint)
+        self.engine_server.toggled.connect(self._engine_changed)
+        (self.engine_server if prefs.engine == "server" else self.engine_local).setChecked(True)
+        self._engine_changed()
+        return page
+
+    def _engine_changed(self) -> None:
+        on = self.engine_server.isChecked()
+        for w in (self.server_url, self.server_token, self.test_button):
+            w.setEnabled(on)
+
+    def _test_connection(self) -> None:
+        """Ask the server for its models and say what came back (bounded by a timeout)."""
+        self.server_status.setText("Connecting…")
+        self.server_status.repaint()
+        ok, text = self._test_server(self.server_url.text().strip(), self.server_token.text())
+        self.server_status.setObjectName("hint" if ok else "warning")
+        self.server_status.setText(text)
+        self.server_status.style().unpolish(self.server_status)
+        self.server_status.style().polish(self.server_status)
+
     def _browse_models(self) -> None:
         folder = QFileDialog.getExistingDirectory(
             self, "Models folder", self.models_folder.text() or ""
@@ -165,6 +233,9 @@ class SettingsDialog(QDialog):
         self.crossfade.setValue(prefs.crossfade_ms)
         self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
         self.autosave.setValue(prefs.autosave_seconds)
+        (self.engine_server if prefs.engine == "server" else self.engine_local).setChecked(True)
+        self.server_url.setText(prefs.server_url)
+        self.server_token.setText(prefs.server_token)
 
     def preferences(self) -> Preferences:
         """The preferences as the dialog shows them now."""
@@ -176,4 +247,7 @@ class SettingsDialog(QDialog):
             crossfade_ms=float(self.crossfade.value()),
             theme=str(self.theme.currentData()),
             autosave_seconds=int(self.autosave.value()),
+            engine="server" if self.engine_server.isChecked() else "local",
+            server_url=self.server_url.text().strip(),
+            server_token=self.server_token.text().strip(),
         )
