@@ -225,7 +225,8 @@ class Plan:
                 + (f" with its own prompt {r.prompt!r}" if r.prompt else "")
                 for r in w.regions
             )
-            what = "from the prompt alone" if w.text_only else f"regenerating {names}"
+            verb = "varying" if self.mode is Mode.VARY else "regenerating"
+            what = "from the prompt alone" if w.text_only else f"{verb} {names}"
             lines.append(
                 f"window {i}: {_span(w.start, w.end, self.rate)} "
                 f"({seconds(w.length, self.rate)}) {what}"

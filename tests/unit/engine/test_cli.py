@@ -262,11 +262,12 @@ def test_vary_writes_a_variation_at_the_source_rate(
 ) -> None:
     _write_source(tmp_path / "idea.wav", 2.0, 22050)
     out = tmp_path / "var.wav"
-    code, _, err = _run(
+    code, stdout, err = _run(
         capsys, "vary", "--model", str(model_dir), "-p", "x", "--init-audio",
         str(tmp_path / "idea.wav"), "--init-noise-level", "0.5", "-o", str(out),
     )  # fmt: skip
     assert code == 0, err
+    assert "Window 1: 0.000-2.000 s (2.000 s) varying r1 0.000-2.000 s" in stdout
     info = sf.info(str(out))
     assert (info.samplerate, info.frames, info.subtype) == (22050, 2 * 22050, "PCM_16")
 
