@@ -261,7 +261,6 @@ def _resolve_model(name: str | None) -> ModelInfo:
 # --------------------------------------------------------------------------------------------
 
 _CONTAINERS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
-_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +305,9 @@ def _read_source(path: str) -> _Source:
     try:
         info = sf.info(str(p))
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)  # (n, C)
-    except Exception:
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError):
+        # The editor's import says what is wrong (missing, not audio, damaged), or reads what
+        # it can (a file cut short), as stereo at the file's rate with a notice.
         audio, imported = import_audio(p)
         if imported.original_rate != imported.sample_rate:
             audio, imported = import_audio(p, sample_rate=imported.original_rate)
