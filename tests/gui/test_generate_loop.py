@@ -100,3 +100,23 @@ def test_regions_menu_command_makes_a_loop_that_is_accepted_without_crossfades(q
     np.testing.assert_array_equal(after[:, 6 * SR :], before[:, 6 * SR :])
     np.testing.assert_array_equal(after[:, 2 * SR : 6 * SR], take.audio.samples)
     assert not env.errors
+
+
+def test_the_window_lists_the_command_under_regions_once_generation_is_installed(qtbot, window):
+    from test_generate_fakes import FakeFactory
+
+    from sa3_studio.app.engine_client import EngineClient
+    from sa3_studio.app.generation_controller import GenerationController
+    from sa3_studio.ui.generate_panel import install_generation_ui
+
+    action = window.actions["region.make_loop"]
+    assert action in window.menus["Regions"].actions()
+    assert not action.isEnabled()  # no model thread yet
+    s = window.services
+    engine = EngineClient(FakeFactory(), device="cpu", dtype="float32")
+    try:
+        controller = GenerationController(s.document, s.session, engine, s.transport)
+        install_generation_ui(window, controller, catalog([MUSIC]))
+        assert action.isEnabled()
+    finally:
+        engine.shutdown()
