@@ -126,3 +126,21 @@ def test_true_peak_of_known_signals() -> None:
     assert tone_db == pytest.approx(20 * math.log10(0.5), abs=0.05)
     silence = torch.zeros(1, 2, 100)
     assert true_peak_dbtp(silence) == (-200.0,)
+
+
+def test_no_flash_attn_import_on_cpu(vectors_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole generation with SAME-L's band attention and the DiT on the CPU never imports
+    flash-attn (importing a broken build can crash; it is useless off CUDA anyway). The text
+    encoder's library only asks whether the package exists, without importing it."""
+    import sys
+
+    from sa3_studio.engine import devices
+
+    devices._FLASH.reset()
+    monkeypatch.delitem(sys.modules, "flash_attn", raising=False)
+    pipe = load_pipeline(vectors_dir / "pipeline_medium_tiny", device="cpu", dtype="float32")
+    assert pipe.choice.flash_attn is False
+    result = pipe.generate(GenerationRequest(prompt="a", duration=2.0, steps=1, seed=1))
+    assert np.isfinite(result.audio).all()
+    assert not any(name.split(".")[0] == "flash_attn" for name in sys.modules)
+    assert devices._FLASH._looked is False  # the gate never even looked it up
