@@ -592,7 +592,8 @@ def _run_generation(args: argparse.Namespace, console: _Console) -> int:
             console.note(f"{source.path.name}: {notice}")
 
     console.note(f"Model: {info.name} ({info.path})")
-    for line in loop.describe() if loop is not None else plan.describe():
+    windows = loop.describe() if loop is not None else plan.describe()
+    for line in windows:
         console.line(line[0].upper() + line[1:])
     pipe = make_pipeline(info, args, console)
     for p, strength in loras:
@@ -603,7 +604,7 @@ def _run_generation(args: argparse.Namespace, console: _Console) -> int:
     console.line(f"Seed: {seed}")
 
     outputs = _generate(pipe, plan, settings, source, loop, args, console)
-    _write_outputs(args, console, info, settings, plan, outputs, source, paths, formats)
+    _write_outputs(args, console, info, settings, plan, windows, outputs, source, paths, formats)
     return 0
 
 
@@ -683,6 +684,7 @@ def _write_outputs(
     info: ModelInfo,
     settings: Settings,
     plan: Plan,
+    windows: list[str],
     outputs: tuple[FloatAudio, ...],
     source: _Source | None,
     paths: list[Path],
@@ -698,6 +700,11 @@ def _write_outputs(
         comment = f"sa3-studio {args.command}"
         if takes > 1:
             comment += f"; take {i + 1} of {takes} made together (same seed, --batch {takes})"
+        if settings.steps is not None or settings.sampler is not None:
+            comment += (
+                f"; steps {settings.steps or 'default'}, sampler {settings.sampler or 'default'}"
+            )
+        comment += "\n" + "\n".join(windows)
         tags = ExportTags(
             prompt=settings.full_prompt(), seed=settings.seed, model=info.name, comment=comment
         )

@@ -464,6 +464,8 @@ def test_a_five_minute_song_goes_through_a_window_around_its_region(
     assert code == 0, err
     # The model makes at most 120 s: a 120 s window centred on the region is sent.
     assert "Window 1: 91.022-211.023 s (120.001 s) regenerating r1 150.000-152.000 s" in stdout
+    # The file says how it was made: the windows too.
+    assert "window 1: 91.022-211.023 s" in _comment(out)
     result, rate = sf.read(str(out), dtype="float32", always_2d=True)
     assert rate == SR
     assert result.shape == source.shape
