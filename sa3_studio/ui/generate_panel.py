@@ -1122,8 +1122,13 @@ def install_generation_ui(
             window.resizeDocks([takes_dock], [240], Qt.Orientation.Vertical)
 
     def draw_overlays() -> None:
+        project = controller.document.project
+        track_of_region = {r.id: r.track_id for r in project.regions}
+        track_of = {k.id: track_of_region.get(k.region_id, "") for k in project.takes}
         window.timeline.set_take_overlays(
-            timeline_overlays(controller.overlays(), hearing_take=controller.hearing_take())
+            timeline_overlays(
+                controller.overlays(), hearing_take=controller.hearing_take(), track_of=track_of
+            )
         )
 
     def on_takes(job_id: int, take_ids: list[str]) -> None:

@@ -624,6 +624,7 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         # Several tracks: one lane each (the overview keeps the mix); one track: as always.
         lanes = TrackLanes(project, s.pyramids) if has_doc and len(project.tracks) > 1 else None
         self.timeline.set_source(peaks if has_doc else None, lanes)
+        self.timeline.set_lanes([t.id for t in project.tracks] if lanes is not None else [])
         self.timeline.set_regions(project.regions)
         # Regions past the end (a pending extension, new audio) are part of what is shown.
         shown = max([project.frames, *(r.end for r in project.regions)])

@@ -18,6 +18,7 @@ so they act on takes there and keep their usual meaning everywhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeyEvent
@@ -94,13 +95,23 @@ def overlay_label(p: PendingOverlay, *, hearing_take: bool = True) -> str:
 
 
 def timeline_overlays(
-    pending: list[PendingOverlay], *, hearing_take: bool = True
+    pending: list[PendingOverlay],
+    *,
+    hearing_take: bool = True,
+    track_of: Mapping[str, str] | None = None,
 ) -> list[TakeOverlay]:
-    """The timeline's overlay items for the controller's pending takes."""
+    """The timeline's overlay items for the controller's pending takes.
+
+    Args:
+        pending: the controller's overlays.
+        hearing_take: whether the take (not the original) is heard while auditioning.
+        track_of: the track of each take by take id (its lane when tracks are lanes).
+    """
     return [
         TakeOverlay(
             start=p.start,
             end=p.end,
+            track_id=(track_of or {}).get(p.key, ""),
             label=overlay_label(p, hearing_take=hearing_take),
             source=p.source,
             active=p.active,

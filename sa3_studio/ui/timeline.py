@@ -251,6 +251,16 @@ class TimelineWidget(QWidget):
         self._on_timeline_changed()
         self.lanes_changed.emit()
 
+    def set_lanes(self, track_ids: Sequence[str]) -> None:
+        """Draw each track's regions and takes in its own lane (several tracks as lanes; an
+        empty list: one track, drawn over the whole height)."""
+        n = len(track_ids)
+        lanes = {tid: (i / n, (i + 1) / n) for i, tid in enumerate(track_ids)} if n > 1 else {}
+        if lanes != self._layout_info.lanes:
+            self._layout_info.lanes = lanes
+            for it in (self.regions_item, self.overlay_item):
+                it.update()
+
     def set_track_headers(self, headers: QWidget) -> None:
         """Put ``headers`` left of the lanes (it is shown only while it has rows to show)."""
         self._lanes_row.insertWidget(0, headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -31,11 +31,17 @@ class Layout:
     header_top: float = -0.05
     content_bottom: float = 1.0
     sample_rate: int = 44100
+    lanes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Top and bottom of each track's lane by track id (empty: one track, the whole height)."""
 
     @property
     def full(self) -> tuple[float, float]:
         """Top and bottom of everything."""
         return self.header_top, self.content_bottom
+
+    def lane(self, track_id: str, bottom: float = 1.0) -> tuple[float, float]:
+        """Top and bottom of the lane a track's regions and takes are drawn in."""
+        return self.lanes.get(track_id, (0.0, bottom))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class TakeOverlay:
             project's waveform; ``None`` draws only the tinted band.
         active: the take being auditioned (drawn stronger).
         key: anything that identifies it for the caller (a take id).
+        track_id: the track of its region (drawn in that track's lane when tracks are lanes).
     """
 
     start: int
@@ -58,6 +65,7 @@ class TakeOverlay:
     source: PeakSource | None = None
     active: bool = False
     key: str = ""
+    track_id: str = ""
 
 
 def _cosmetic(
@@ -220,12 +228,13 @@ class RegionsItem(_LayoutItem):
             fill = QColor(theme.region_fill)
             if selected or region.id == self._hover:
                 fill.setAlpha(min(255, fill.alpha() * 2))
-            painter.fillRect(QRectF(x0, 0.0, x1 - x0, bottom), fill)
+            y0, y1 = self._layout.lane(region.track_id, bottom)
+            painter.fillRect(QRectF(x0, y0, x1 - x0, y1 - y0), fill)
             header = theme.region_header_selected if selected else theme.region_header
             painter.fillRect(QRectF(x0, top, x1 - x0, -top), header)
             painter.setPen(_cosmetic(theme.region_edge, 1.5 if selected else 1.0))
-            painter.drawLine(QPointF(x0, top), QPointF(x0, bottom))
-            painter.drawLine(QPointF(x1, top), QPointF(x1, bottom))
+            painter.drawLine(QPointF(x0, top), QPointF(x0, y1))
+            painter.drawLine(QPointF(x1, top), QPointF(x1, y1))
             text = region.name or region.prompt or "Region"
             rect = device.mapRect(QRectF(x0, top, x1 - x0, -top))
             labels.append((rect, text, selected))
@@ -292,17 +301,18 @@ class TakeOverlayItem(_LayoutItem):
             if ov.active:
                 fill.setAlpha(min(255, fill.alpha() * 2))
             c0, c1 = clip_span(x0, x1, lo, hi)
-            painter.fillRect(QRectF(c0, 0.0, c1 - c0, 1.0), fill)
+            y0, y1 = self._layout.lane(ov.track_id)
+            painter.fillRect(QRectF(c0, y0, c1 - c0, y1 - y0), fill)
             src = ov.source
             if src is not None and src.frames > 0:
                 self._paint_take_wave(
-                    painter, device, src, x0, max(lo, x0), min(hi, x1), px, hi - lo
+                    painter, device, src, x0, max(lo, x0), min(hi, x1), px, hi - lo, (y0, y1)
                 )
             painter.setPen(_cosmetic(theme.take_wave, 1.5, Qt.PenStyle.DashLine))
-            painter.drawLine(QPointF(c0, 0.0), QPointF(c0, 1.0))
-            painter.drawLine(QPointF(c1, 0.0), QPointF(c1, 1.0))
+            painter.drawLine(QPointF(c0, y0), QPointF(c0, y1))
+            painter.drawLine(QPointF(c1, y0), QPointF(c1, y1))
             if ov.label:
-                badges.append((device.map(QPointF(max(x0, lo), 0.0)), ov.label))
+                badges.append((device.map(QPointF(max(x0, lo), y0)), ov.label))
         painter.save()
         painter.resetTransform()
         font = QFont(painter.font())
@@ -329,8 +339,10 @@ class TakeOverlayItem(_LayoutItem):
         b: float,
         px: int,
         view_span: float,
+        lane: tuple[float, float] = (0.0, 1.0),
     ) -> None:
-        """The take's own envelope over ``[a, b]`` seconds (its frame 0 is at ``x0``)."""
+        """The take's own envelope over ``[a, b]`` seconds (its frame 0 is at ``x0``), drawn
+        in ``lane`` (top and bottom in view units)."""
         rate = self._layout.sample_rate
         f0 = max(int((a - x0) * rate), 0)
         f1 = min(math.ceil((b - x0) * rate), src.frames)
@@ -338,7 +350,10 @@ class TakeOverlayItem(_LayoutItem):
             return
         cols = max(int(px * (b - a) / max(view_span, 1e-9)), 1)
         mins, maxs = src.envelope(f0, f1, cols)
-        lane_h = 1.0 / mins.shape[0]
+        if self._layout.lanes:
+            # Tracks are lanes of one envelope each (their channels together): so is the take.
+            mins, maxs = mins.min(axis=0, keepdims=True), maxs.max(axis=0, keepdims=True)
+        lane_h = (lane[1] - lane[0]) / mins.shape[0]
         sx, ox, sy, oy = device.m11(), device.dx(), device.m22(), device.dy()
         col_s = (f1 - f0) / rate / cols
         px0 = (x0 + f0 / rate + 0.5 * col_s) * sx + ox
@@ -346,7 +361,7 @@ class TakeOverlayItem(_LayoutItem):
         painter.resetTransform()
         painter.setPen(QPen(self._theme.take_wave, 1.0))
         for c in range(mins.shape[0]):
-            centre = (c + 0.5) * lane_h * sy + oy
+            centre = (lane[0] + (c + 0.5) * lane_h) * sy + oy
             half = 0.5 * lane_h * 0.94 * sy
             painter.drawPath(envelope_path(px0, col_s * sx, mins[c], maxs[c], centre, half))
         painter.restore()

@@ -140,3 +140,35 @@ def test_gain_rename_and_remove_are_undoable(qtbot, two_tracks):
     doc.undo()
     assert [t.id for t in doc.project.tracks] == [first, bells]
     assert window.track_headers.isVisible()
+
+
+def test_regions_and_takes_are_drawn_in_their_tracks_lane(qtbot, two_tracks):
+    from PySide6.QtGui import QImage, QPainter
+
+    from sa3_studio.document.region_edits import add_region
+    from sa3_studio.ui.takes_panel import timeline_overlays
+
+    window, first, bells = two_tracks
+    doc = window.services.document
+    assert doc.apply("Add Region", lambda p: add_region(p, bells, 3 * SR, 4 * SR)[0])
+    layout = window.timeline._layout_info
+    assert layout.lane(first) == (0.0, 0.5)
+    assert layout.lane(bells) == (0.5, 1.0)
+    (region,) = [r for r in doc.project.regions if r.track_id == bells]
+
+    class Pending:
+        start, end, label, active, key, bad_seam = 3 * SR, 4 * SR, "Take 1", False, "t1", False
+        source = None
+
+    (item,) = timeline_overlays([Pending()], track_of={"t1": region.track_id})  # type: ignore[list-item]
+    assert item.track_id == bells
+    window.timeline.set_take_overlays([item])
+    image = QImage(window.timeline.plot.size(), QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    window.timeline.plot.render(painter)
+    painter.end()
+    assert not image.isNull()
+    # One track again: everything is drawn over the whole height.
+    window.track_headers.header(bells).remove.click()
+    assert layout.lanes == {}
+    assert layout.lane(first) == (0.0, 1.0)
