@@ -203,6 +203,10 @@ def build_pyramids(
     return peaks, energies
 
 
+_QUIET_KINDS = ("autosave", "prime")
+"""Background writes the user does not wait for: they never show the progress bar."""
+
+
 class FileService(QObject):
     """Open, save, autosave, recover and export in the background.
 
@@ -565,7 +569,7 @@ class FileService(QObject):
         job = runner.submit(kind, work, label)
         self._titles[job] = label
         self._on_done[job] = done
-        if not was_busy and kind != "autosave":
+        if not was_busy and kind not in _QUIET_KINDS:
             self.busy_changed.emit()
         return job
 

@@ -95,7 +95,10 @@ class FileCommands(_Base):
         if pending is not None:
             QTimer.singleShot(0, lambda: self.open_path(pending))
         notices = " ".join(result.notices)
-        self.status(f"Opened {result.source.name}. {notices}".strip(), 8000)
+        # Recovered work is named by the project, not by its internal recovery file.
+        name = self.services.document.title() if result.recovered else result.source.name
+        verb = "Recovered" if result.recovered else "Opened"
+        self.status(f"{verb} {name}. {notices}".strip(), 8000)
         for warning in result.warnings:
             self.prompts.info(warning.title, warning.message)
         if result.project.meta.truncated_notice:

@@ -169,3 +169,14 @@ def test_the_default_layout_works_at_1366_by_768(qtbot: Any, services: Any) -> N
     finally:
         window.close()
         engine.shutdown()
+
+
+def test_after_opening_no_progress_bar_is_left_behind(
+    qtbot: Any, window: MainWindow, song_file: Path
+) -> None:
+    open_file(qtbot, window, song_file)
+    files = window.services.files
+    # The recovery file is primed in the background; the user does not wait for it.
+    qtbot.waitUntil(lambda: not files.is_busy())
+    assert not window.progress_label.isVisible()
+    assert not window.cancel_button.isVisible()

@@ -256,6 +256,10 @@ def test_work_lost_in_a_crash_is_offered_back(
         assert region.prompt == "keep me"
         assert not render_mix(doc.project)[:, SR : 2 * SR].any()
         assert doc.undo_text().startswith("Undo Add Region")
+        message = w.statusBar().currentMessage()
+        # Named by the project's title, not by a file name (the recovery file's is internal).
+        assert message.startswith("Recovered song."), message
+        assert "untitled-" not in message
     finally:
         w.close()
         w.deleteLater()
