@@ -514,11 +514,15 @@ def _plan(
             wp.SampleRange(_frames(s, rate), _frames(e, rate), prompt=p.strip() or None)
             for s, e, p in zip(args.inpaint_start, args.inpaint_end, prompts, strict=True)
         ]
-        return wp.plan_regions(frames, rate, regions, limits, context_s=args.context), None
+        return (
+            wp.plan_regions(frames, rate, regions, limits, context_s=args.context, split_long=True),
+            None,
+        )
     if command == "vary":
+        vary_end = frames
         if args.duration is not None:
-            frames = _frames(args.duration, rate)
-            if frames > source.frames:
+            vary_end = _frames(args.duration, rate)
+            if vary_end > frames:
                 raise Sa3Error(
                     f"vary makes at most the length of {source.path.name} "
                     f"({source.frames / rate:.3f} s), not {args.duration:g} s; use `continue` "
@@ -526,8 +530,8 @@ def _plan(
                 )
         return (
             wp.plan_regions(
-                frames, rate, [wp.SampleRange(0, frames)], limits, mode=wp.Mode.VARY,
-                context_s=args.context,
+                frames, rate, [wp.SampleRange(0, vary_end)], limits, mode=wp.Mode.VARY,
+                context_s=args.context, split_long=True,
             ),
             None,
         )  # fmt: skip
@@ -567,6 +571,12 @@ def _run_generation(args: argparse.Namespace, console: _Console) -> int:
     loras = [_parse_lora(spec) for spec in args.lora]
     limits = ModelLimits.of(info.sample_rate or MODEL_RATE_FALLBACK, info.max_seconds or 120.0)
     plan, loop = _plan(args, source, limits, console)
+    if plan.in_parts and args.batch > 1:
+        raise Sa3Error(
+            "A region longer than one window is made in parts, each hearing the part before, "
+            f"so one take at a time; leave out --batch {args.batch} (or run again with "
+            "another --seed)."
+        )
     seed = args.seed if args.seed is not None and args.seed >= 0 else random_seed()
     prefix = "" if args.no_prefix else PROMPT_PREFIXES[default_prefix(info.name)]
     settings = Settings(

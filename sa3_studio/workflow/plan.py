@@ -21,6 +21,7 @@ than the model's context, get windows of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import math
@@ -126,6 +127,8 @@ class PlacedRegion:
         prompt: the region's own prompt text, or ``None``.
         negative_prompt: the region's own negative prompt, or ``None``.
         name: what messages call it ("" = its id).
+        part_of: the region this is a part of, when a region longer than one window is made
+            in parts ("" otherwise).
     """
 
     id: str
@@ -136,6 +139,7 @@ class PlacedRegion:
     prompt: str | None = None
     negative_prompt: str | None = None
     name: str = ""
+    part_of: str = ""
 
     @property
     def title(self) -> str:
@@ -208,6 +212,12 @@ class Plan:
     def regions(self) -> tuple[PlacedRegion, ...]:
         """Every region, in output order."""
         return tuple(sorted((r for w in self.windows for r in w.regions), key=lambda r: r.start))
+
+    @property
+    def in_parts(self) -> bool:
+        """True when a region is made in parts, one window after another (each part hears the
+        parts before it: windows must run in order, one take at a time)."""
+        return any(r.part_of for w in self.windows for r in w.regions)
 
     @property
     def uses_context_window(self) -> bool:
@@ -400,8 +410,13 @@ def plan_regions(
     *,
     mode: Mode = Mode.REGENERATE,
     context_s: float | None = None,
+    split_long: bool = False,
 ) -> Plan:
     """Plan regenerating (or varying) regions of a source; the output keeps its length.
+
+    With ``split_long``, a region longer than one window can hold is made in equal parts, each
+    in its own window after the one before (which it hears as context); parts join at a
+    sample, without crossfades.
 
     Args:
         source_frames: the source's length in frames.
@@ -410,6 +425,7 @@ def plan_regions(
         limits: the model's limits.
         mode: :attr:`Mode.REGENERATE` or :attr:`Mode.VARY`.
         context_s: the longest window in seconds (default: as long as the model allows).
+        split_long: make regions longer than a window in parts instead of refusing them.
 
     Raises:
         GenerationError: bad regions, or a region too long for the model even with a window.
@@ -430,8 +446,38 @@ def plan_regions(
         )
         for r in checked
     ]
+    if split_long:
+        placed = [
+            part for r in placed for part in _parts(r, source_frames, rate, limits, context_s)
+        ]
     windows = plan_windows_for(placed, source_frames, rate, limits, context_s)
     return Plan(mode, rate, source_frames, source_frames, 0, windows, limits)
+
+
+def _parts(
+    region: PlacedRegion, song_frames: int, rate: int, limits: ModelLimits, context_s: float | None
+) -> list[PlacedRegion]:
+    """``region`` in equal parts that each fit a window with context on both sides."""
+    window_len = min(context_frames(limits, rate, context_s), song_frames)
+    margin = min_context_frames(limits, rate)
+    most = window_len - 2 * margin
+    needed = region.length + min(margin, region.start) + min(margin, song_frames - region.end)
+    if needed <= window_len or most < 1:
+        return [region]  # fits (or cannot be split usefully: the planner explains)
+    count = -(-region.length // most)
+    cuts = [region.start + (k * region.length) // count for k in range(count + 1)]
+    return [
+        dataclasses.replace(
+            region,
+            id=f"{region.id}.{k + 1}",
+            start=cuts[k],
+            end=cuts[k + 1],
+            fade_in=region.fade_in if k == 0 else False,
+            fade_out=region.fade_out if k == count - 1 else False,
+            part_of=region.id,
+        )
+        for k in range(count)
+    ]
 
 
 def plan_extend(

@@ -17,7 +17,14 @@ from sa3_studio.errors import GenerationError
 from sa3_studio.workflow.loras import apply_loras
 from sa3_studio.workflow.plan import Mode, Plan, WindowPlan
 from sa3_studio.workflow.request import Settings, build_request, window_audio
-from sa3_studio.workflow.splice import Audio, region_audio, splice, whole_window
+from sa3_studio.workflow.splice import (
+    Audio,
+    place_source,
+    region_audio,
+    splice,
+    splice_region,
+    whole_window,
+)
 
 WindowCallback = Callable[[int, WindowPlan], None]
 """Called before each window with (its number from 1, the window)."""
@@ -79,7 +86,14 @@ def run_plan(
             f"The raw output is one window, but this plan has {len(plan.windows)}; leave out "
             "the raw option, or choose a context long enough for one window."
         )
+    if plan.in_parts and settings.takes > 1:
+        raise GenerationError(
+            "A region longer than one window is made in parts, each hearing the part before, "
+            f"so it is made one take at a time; ask for 1 take, not {settings.takes}."
+        )
     token = cancel or CancelToken()
+    # A plan in parts: each window hears the new audio of the windows before it.
+    working = place_source(source, plan) if plan.in_parts and source is not None else None
     apply_loras(pipeline, settings.loras)
     steps = settings.steps if settings.steps is not None else int(pipeline.default_steps)
     total = steps * len(plan.windows)
@@ -91,7 +105,8 @@ def run_plan(
         token.raise_if_cancelled()
         if on_window is not None:
             on_window(i + 1, window)
-        audio = None if window.text_only or source is None else window_audio(source, plan, window)
+        context = working if working is not None else source
+        audio = None if window.text_only or context is None else window_audio(context, plan, window)
         request = build_request(plan, window, settings, audio=audio, whole=raw or window.text_only)
 
         def step(done: int, _total: int, base: int = i * steps) -> None:
@@ -105,7 +120,11 @@ def run_plan(
         if raw or window.text_only:
             whole = whole_window(result, plan, window)
         else:
-            new_audio.update(region_audio(result, plan, window))
+            pieces = region_audio(result, plan, window)
+            new_audio.update(pieces)
+            if working is not None:
+                for r in window.regions:
+                    splice_region(working, r, pieces[r.id][0], crossfade_frames)
     if whole is not None:
         outputs: tuple[Audio, ...] = tuple(whole)
     else:

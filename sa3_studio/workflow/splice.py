@@ -19,7 +19,7 @@ from sa3_studio.audio.resample import resample
 from sa3_studio.document.crossfade import crossfade, splice_frames
 from sa3_studio.engine.api import GenerationResult
 from sa3_studio.errors import GenerationError
-from sa3_studio.workflow.plan import Plan, WindowPlan
+from sa3_studio.workflow.plan import PlacedRegion, Plan, WindowPlan
 
 Audio = npt.NDArray[np.floating]
 
@@ -156,15 +156,23 @@ def splice(
     for r in plan.regions:
         if r.id not in regions:
             raise GenerationError(f"There is no new audio for region {r.id}.")
-        new = to_channels(np.asarray(regions[r.id], dtype=np.float32), source.shape[0])
-        if new.shape[-1] != r.length:
-            raise ValueError(f"region {r.id} is {r.length} frames, its audio {new.shape[-1]}")
-        body = np.array(new, dtype=np.float32, copy=True)
-        old = out[:, r.start : r.end]
-        n = splice_frames(r.length, crossfade_frames)
-        if n and r.fade_in:
-            body[:, :n] = crossfade(old[:, :n].astype(np.float32), body[:, :n])
-        if n and r.fade_out:
-            body[:, -n:] = crossfade(body[:, -n:], old[:, -n:].astype(np.float32))
-        out[:, r.start : r.end] = body.astype(out.dtype)
+        splice_region(out, r, regions[r.id], crossfade_frames)
     return out
+
+
+def splice_region(
+    out: Audio, region: PlacedRegion, new: npt.NDArray[np.float32], crossfade_frames: int
+) -> None:
+    """Write one region's new audio ``(2, region frames)`` into ``out`` (in place)."""
+    body = np.array(to_channels(np.asarray(new, dtype=np.float32), out.shape[0]), copy=True)
+    if body.shape[-1] != region.length:
+        raise ValueError(
+            f"region {region.id} is {region.length} frames, its audio {body.shape[-1]}"
+        )
+    old = out[:, region.start : region.end]
+    n = splice_frames(region.length, crossfade_frames)
+    if n and region.fade_in:
+        body[:, :n] = crossfade(old[:, :n].astype(np.float32), body[:, :n])
+    if n and region.fade_out:
+        body[:, -n:] = crossfade(body[:, -n:], old[:, -n:].astype(np.float32))
+    out[:, region.start : region.end] = body.astype(out.dtype)

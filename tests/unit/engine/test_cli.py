@@ -631,3 +631,36 @@ def test_regions_with_their_own_prompts_get_their_own_pass_and_before_extends_th
     result, _ = sf.read(str(tmp_path / "intro.wav"), dtype="float32", always_2d=True)
     assert result.shape == (round(7.5 * SR), 2)
     np.testing.assert_array_equal(result[round(1.5 * SR) :], source)
+
+
+def test_vary_on_a_file_longer_than_a_window_goes_in_parts(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write(tmp_path / "long.wav", 30.0, SR, 2, "PCM_16")
+    out = tmp_path / "varied.wav"
+    args = (
+        "vary", "--model", str(model_dir), "-p", "x", "--steps", "2", "--seed", "2",
+        "--init-audio", str(tmp_path / "long.wav"), "--context", "20", "-o", str(out),
+    )  # fmt: skip
+    code, _, err = _run(capsys, *args, "--batch", "2")
+    assert code == 2
+    assert "made in parts" in err
+    assert not out.exists()
+    code, stdout, err = _run(capsys, *args)
+    assert code == 0, err
+    # 30 s with a 20 s context: four parts of 7.5 s, each window hearing the one before.
+    assert "varying r1.1 0.000-7.500 s" in stdout
+    assert "varying r1.4 22.500-30.000 s" in stdout
+    result, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    assert result.shape == source.shape
+    # --duration varies only the start; the rest is the file's own.
+    short = tmp_path / "start.wav"
+    code, _, err = _run(
+        capsys, "vary", "--model", str(model_dir), "-p", "x", "--steps", "2", "--seed", "2",
+        "--init-audio", str(tmp_path / "long.wav"), "--duration", "4", "-o", str(short),
+    )  # fmt: skip
+    assert code == 0, err
+    result, _ = sf.read(str(short), dtype="float32", always_2d=True)
+    assert result.shape == source.shape
+    np.testing.assert_array_equal(result[4 * SR :], source[4 * SR :])
+    assert not np.array_equal(result[: 3 * SR], source[: 3 * SR])

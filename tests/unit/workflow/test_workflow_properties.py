@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from workflow_fakes import FakePipeline
 
 from sa3_studio.errors import GenerationError
-from sa3_studio.workflow import ModelLimits, SampleRange, Settings, plan_extend, plan_regions
+from sa3_studio.workflow import Mode, ModelLimits, SampleRange, Settings, plan_extend, plan_regions
 from sa3_studio.workflow.plan import context_frames
 from sa3_studio.workflow.run import run_plan
 from sa3_studio.workflow.splice import check_channels
@@ -199,3 +200,51 @@ def test_loop_keeps_its_length_and_changes_only_the_join(
     assert not np.array_equal(
         turned[:, seam.start : seam.end], loop.turn(source)[:, seam.start : seam.end]
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rate=RATES,
+    channels=st.sampled_from([1, 2]),
+    seconds=st.floats(0.5, 3.0 * MAX_S),
+    lo=st.floats(0.0, 1.0),
+    hi=st.floats(0.0, 1.0),
+    mode=st.sampled_from([Mode.REGENERATE, Mode.VARY]),
+)
+def test_a_region_longer_than_a_window_is_made_in_parts(
+    rate: int, channels: int, seconds: float, lo: float, hi: float, mode: Mode
+) -> None:
+    frames = round(seconds * rate)
+    start, end = sorted((round(lo * frames), round(hi * frames)))
+    if end - start < 2:
+        end = min(frames, start + 2)
+        start = end - 2
+    source = _source(channels, frames, 9)
+    plan = plan_regions(frames, rate, [SampleRange(start, end)], LIMITS, mode=mode, split_long=True)
+    parts = plan.regions
+    # The parts tile the region exactly, in order; each window is within the model's limit.
+    assert parts[0].start == start
+    assert parts[-1].end == end
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+    assert all(w.model_frames <= LIMITS.max_frames for w in plan.windows)
+    pipe = FakePipeline(max_seconds=MAX_S, latent=LIMITS.latent_frames)
+    outcome = run_plan(pipe, plan, Settings(seed=4), source, crossfade_frames=round(0.005 * rate))
+    (out,) = outcome.outputs
+    assert out.shape == source.shape
+    np.testing.assert_array_equal(out[:, :start], source[:, :start])
+    np.testing.assert_array_equal(out[:, end:], source[:, end:])
+    if rate == MODEL_RATE and channels == 2 and len(plan.windows) > 1:
+        # Each window after the first hears the parts made before it, not the source.
+        second = plan.windows[1]
+        heard = pipe.requests[1].inpaint_audio
+        a, b = parts[0].start - second.start, parts[0].end - second.start
+        a = max(a, 0)
+        np.testing.assert_array_equal(heard[:, a:b], out[:, second.start + a : second.start + b])
+
+
+def test_parts_are_made_one_take_at_a_time() -> None:
+    rate = MODEL_RATE
+    plan = plan_regions(3 * rate, rate, [SampleRange(0, 3 * rate)], LIMITS, split_long=True)
+    assert plan.in_parts
+    with pytest.raises(GenerationError, match="one take at a time; ask for 1 take, not 2"):
+        run_plan(FakePipeline(), plan, Settings(takes=2), _source(2, 3 * rate, 1))
