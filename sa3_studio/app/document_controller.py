@@ -336,8 +336,12 @@ class DocumentController(QObject):
 
         return self.apply(_spans_label("Delete", ranges), run)
 
-    def silence(self, ranges: Sequence[Range]) -> bool:
-        """Replace every span with silence, keeping the length (one undo step)."""
+    def silence(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
+        """Replace every span with silence, keeping the length (one undo step).
+
+        ``track_ids`` limits the edit to those tracks (default: every track); so do the
+        other level edits below.
+        """
         if not self._need(ranges, "silence"):
             return False
 
@@ -349,73 +353,94 @@ class DocumentController(QObject):
                     raise EditError(
                         f"The selection {format_range(a, b)} lies after the end of the song."
                     )
-                tracks = [map_span(t, a, b, _silence)[0] for t in tracks]
+                tracks = [
+                    map_span(t, a, b, _silence)[0] if not track_ids or t.id in track_ids else t
+                    for t in tracks
+                ]
             return dataclasses.replace(p, tracks=tuple(tracks))
 
         return self.apply(_spans_label("Silence", ranges), run)
 
-    def fade_in(self, ranges: Sequence[Range]) -> bool:
+    def fade_in(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
         """Fade every span in (one undo step)."""
         if not self._need(ranges, "fade in"):
             return False
 
         def run(p: Project) -> Project:
             for a, b in ranges:
-                p = edits.fade_in(p, a, b)
+                p = edits.fade_in(p, a, b, track_ids=track_ids or None)
             return p
 
         return self.apply(_spans_label("Fade In", ranges), run)
 
-    def fade_out(self, ranges: Sequence[Range]) -> bool:
+    def fade_out(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
         """Fade every span out (one undo step)."""
         if not self._need(ranges, "fade out"):
             return False
 
         def run(p: Project) -> Project:
             for a, b in ranges:
-                p = edits.fade_out(p, a, b)
+                p = edits.fade_out(p, a, b, track_ids=track_ids or None)
             return p
 
         return self.apply(_spans_label("Fade Out", ranges), run)
 
-    def gain(self, ranges: Sequence[Range], gain_db: float) -> bool:
+    def gain(
+        self, ranges: Sequence[Range], gain_db: float, *, track_ids: Sequence[str] | None = None
+    ) -> bool:
         """Change the level of every span by ``gain_db`` (one undo step)."""
         if not self._need(ranges, "change the level of"):
             return False
 
         def run(p: Project) -> Project:
             for a, b in ranges:
-                p = edits.apply_gain(p, a, b, gain_db)
+                p = edits.apply_gain(p, a, b, gain_db, track_ids=track_ids or None)
             return p
 
         return self.apply(_spans_label(f"Gain {gain_db:+.1f} dB", ranges), run)
 
-    def normalize(self, ranges: Sequence[Range], target_dbfs: float = -1.0) -> bool:
+    def normalize(
+        self,
+        ranges: Sequence[Range],
+        target_dbfs: float = -1.0,
+        *,
+        track_ids: Sequence[str] | None = None,
+    ) -> bool:
         """Scale every span so its peak is ``target_dbfs`` (one undo step)."""
         if not self._need(ranges, "normalise"):
             return False
 
         def run(p: Project) -> Project:
             for a, b in ranges:
-                p = edits.normalize_peak(p, a, b, target_dbfs=target_dbfs)
+                p = edits.normalize_peak(
+                    p, a, b, target_dbfs=target_dbfs, track_ids=track_ids or None
+                )
             return p
 
         return self.apply(_spans_label("Normalise", ranges), run)
 
     # -- regions -------------------------------------------------------------------------------
 
-    def add_regions(self, ranges: Sequence[Range], *, prompt: str = "") -> list[str]:
-        """Make a region of each span on the main track (one undo step); returns their ids."""
+    def add_regions(
+        self,
+        ranges: Sequence[Range],
+        *,
+        prompt: str = "",
+        track_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Make a region of each span on each of ``track_ids`` (default: the main track), in
+        one undo step; returns their ids."""
         if not self._need(ranges, "turn into a region"):
             return []
         ids: list[str] = []
 
         def run(p: Project) -> Project:
             ids.clear()
-            track = p.tracks[0].id if p.tracks else ""
-            for a, b in ranges:
-                p, rid = region_edits.add_region(p, track, a, min(b, p.frames), prompt=prompt)
-                ids.append(rid)
+            tracks = list(track_ids or ([p.tracks[0].id] if p.tracks else [""]))
+            for track in tracks:
+                for a, b in ranges:
+                    p, rid = region_edits.add_region(p, track, a, min(b, p.frames), prompt=prompt)
+                    ids.append(rid)
             return p
 
         if len(ranges) == 1:

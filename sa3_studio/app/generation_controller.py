@@ -446,7 +446,9 @@ class GenerationController(QObject):
                 "region's header, then press Generate.",
             )
             return []
-        return self._doc.add_regions(spans, prompt=options.prompt.strip())
+        # On the lanes the selection covers (several tracks), else on the main track.
+        tracks = self._session.selection_tracks() or None
+        return self._doc.add_regions(spans, prompt=options.prompt.strip(), track_ids=tracks)
 
     def _make_room_extend(self, options: GenerateOptions) -> tuple[list[str], bool]:
         project = self._doc.project

@@ -87,6 +87,7 @@ class Session(QObject):
     cursor_changed = Signal(int)
     playhead_changed = Signal(int)
     selected_regions_changed = Signal()
+    selection_tracks_changed = Signal()
     snap_changed = Signal()
     timeline_changed = Signal()
 
@@ -96,6 +97,7 @@ class Session(QObject):
         self._length = 0
         self._view = (0.0, EMPTY_VIEW_SECONDS)
         self._selection: list[FrameRange] = []
+        self._selection_tracks: tuple[str, ...] = ()
         self._cursor = 0
         self._playhead = 0
         self._regions: tuple[str, ...] = ()
@@ -282,8 +284,20 @@ class Session(QObject):
         self.set_selection([*self._selection, frame_range])
 
     def clear_selection(self) -> None:
-        """Select nothing."""
+        """Select nothing (on every track)."""
         self.set_selection([])
+        self.set_selection_tracks(())
+
+    def selection_tracks(self) -> tuple[str, ...]:
+        """The tracks (lanes) the selection covers; empty: every track."""
+        return self._selection_tracks
+
+    def set_selection_tracks(self, track_ids: Sequence[str]) -> None:
+        """Limit the selection to these tracks' lanes (empty: every track)."""
+        ids = tuple(dict.fromkeys(track_ids))
+        if ids != self._selection_tracks:
+            self._selection_tracks = ids
+            self.selection_tracks_changed.emit()
 
     def select_all(self) -> None:
         """Select the whole project."""

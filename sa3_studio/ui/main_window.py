@@ -482,6 +482,14 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         """Where the keyboard belongs when no field was picked: the waveform."""
         return self.timeline.plot if self.stack.currentWidget() is self.timeline else None
 
+    def target_tracks(self) -> list[str] | None:
+        """The tracks an action on "the selection" acts on: the selected regions' tracks, else
+        the lanes the selection covers; ``None``: every track."""
+        regions = self.selected_regions()
+        if regions:
+            return sorted({r.track_id for r in regions})
+        return list(self.services.session.selection_tracks()) or None
+
     def show_error(self, title: str, message: str) -> None:
         """Show an error dialog (the message says what happened and what to do)."""
         self.prompts.error(title, message)
@@ -509,9 +517,15 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
             "edit.copy": lambda: doc.copy(self.target_ranges()) and self._update_actions(),
             "edit.paste": self._paste,
             "edit.delete": self._delete,
-            "edit.silence": lambda: doc.silence(self.target_ranges()),
-            "edit.fade_in": lambda: doc.fade_in(self.target_ranges()),
-            "edit.fade_out": lambda: doc.fade_out(self.target_ranges()),
+            "edit.silence": lambda: doc.silence(
+                self.target_ranges(), track_ids=self.target_tracks()
+            ),
+            "edit.fade_in": lambda: doc.fade_in(
+                self.target_ranges(), track_ids=self.target_tracks()
+            ),
+            "edit.fade_out": lambda: doc.fade_out(
+                self.target_ranges(), track_ids=self.target_tracks()
+            ),
             "edit.gain": self._gain,
             "edit.normalize": self._normalize,
             "edit.select_all": self._select_all,

@@ -164,6 +164,8 @@ class TimelineWidget(QWidget):
         self._drag_region: Region | None = None
         self._drag_span: FrameRange | None = None
         self._source: PeakSource | None = None
+        self._lane_ids: list[str] = []
+        self._drag_track = ""
 
         self.axis = TimeAxis("top")
         self.view_box = TimelineViewBox(self)
@@ -223,6 +225,7 @@ class TimelineWidget(QWidget):
         session.cursor_changed.connect(self._on_cursor_changed)
         session.playhead_changed.connect(self._on_playhead_changed)
         session.selected_regions_changed.connect(self._on_selected_regions_changed)
+        session.selection_tracks_changed.connect(self._on_selection_tracks_changed)
         session.timeline_changed.connect(self._on_timeline_changed)
         self.view_box.sigResized.connect(self._update_y_range)
 
@@ -256,10 +259,37 @@ class TimelineWidget(QWidget):
         empty list: one track, drawn over the whole height)."""
         n = len(track_ids)
         lanes = {tid: (i / n, (i + 1) / n) for i, tid in enumerate(track_ids)} if n > 1 else {}
+        self._lane_ids = list(track_ids) if n > 1 else []
         if lanes != self._layout_info.lanes:
             self._layout_info.lanes = lanes
+            live = [t for t in self._session.selection_tracks() if t in lanes]
+            self._session.set_selection_tracks(live)
+            self._on_selection_tracks_changed()
             for it in (self.regions_item, self.overlay_item):
                 it.update()
+
+    def track_at(self, scene_pos: QPointF) -> str:
+        """The track whose lane is at ``scene_pos`` ("" with one track, or off the lanes)."""
+        if not self._lane_ids:
+            return ""
+        y = self.view_box.mapSceneToView(scene_pos).y()
+        if not 0.0 <= y < 1.0:
+            return ""
+        return self._lane_ids[min(int(y * len(self._lane_ids)), len(self._lane_ids) - 1)]
+
+    def _tracks_between(self, a: str, b: str) -> list[str]:
+        if not a or not b:
+            return []
+        i, j = sorted((self._lane_ids.index(a), self._lane_ids.index(b)))
+        return self._lane_ids[i : j + 1]
+
+    def _on_selection_tracks_changed(self) -> None:
+        ids = self._session.selection_tracks()
+        spans = [self._layout_info.lanes[t] for t in ids if t in self._layout_info.lanes]
+        self._layout_info.selection_lanes = (
+            (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
+        )
+        self.selection_item.update()
 
     def set_track_headers(self, headers: QWidget) -> None:
         """Put ``headers`` left of the lanes (it is shown only while it has rows to show)."""
@@ -515,6 +545,9 @@ class TimelineWidget(QWidget):
             s.clear_selection()
             s.set_selected_regions(())
         s.set_cursor(frame)
+        track = self.track_at(pos)
+        if track:
+            s.set_selection_tracks([track])
 
     def _select_region(self, region_id: str, *, additive: bool) -> None:
         s = self._session
@@ -527,8 +560,13 @@ class TimelineWidget(QWidget):
         else:
             ids = [region_id]
         s.set_selected_regions(ids)
-        spans = [(r.start, r.end) for r in self.regions_item.regions() if r.id in ids]
+        chosen = [r for r in self.regions_item.regions() if r.id in ids]
+        spans = [(r.start, r.end) for r in chosen]
         s.set_selection(spans)
+        if self._lane_ids:
+            s.set_selection_tracks(
+                [t for t in self._lane_ids if any(r.track_id == t for r in chosen)]
+            )
         if spans:
             s.set_cursor(min(a for a, _ in spans))
 
@@ -561,6 +599,7 @@ class TimelineWidget(QWidget):
                 additive = bool(mods & Qt.KeyboardModifier.ControlModifier)
                 self._drag_base = s.selection() if additive else []
                 self._drag_anchor = self.snap(self.frame_at(start_pos))
+                self._drag_track = self.track_at(start_pos)
                 if not additive:
                     s.set_selected_regions(())
         if self._mode == _Mode.DRAG_OUT:
@@ -573,6 +612,10 @@ class TimelineWidget(QWidget):
         if self._mode == _Mode.SELECT:
             a, b = sorted((self._drag_anchor, frame))
             s.set_selection([*self._drag_base, (a, b)] if b > a else self._drag_base)
+            if self._drag_track:
+                # The selection covers the lanes dragged over (several tracks as lanes).
+                here = self.track_at(ev.scenePos()) or self._drag_track  # type: ignore[attr-defined]
+                s.set_selection_tracks(self._tracks_between(self._drag_track, here))
             if ev.isFinish():  # type: ignore[attr-defined]
                 s.set_cursor(a)
         elif self._mode == _Mode.SELECTION_EDGE and self._drag_hit is not None:

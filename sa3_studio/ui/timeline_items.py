@@ -33,6 +33,8 @@ class Layout:
     sample_rate: int = 44100
     lanes: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Top and bottom of each track's lane by track id (empty: one track, the whole height)."""
+    selection_lanes: tuple[float, float] | None = None
+    """Top and bottom of the lanes the selection covers (``None``: every lane)."""
 
     @property
     def full(self) -> tuple[float, float]:
@@ -147,17 +149,17 @@ class SelectionItem(_LayoutItem):
             return
         rate = self._layout.sample_rate
         lo, hi = self._visible_x()
-        bottom = self._layout.content_bottom
+        top, bottom = self._layout.selection_lanes or (0.0, self._layout.content_bottom)
         edge = _cosmetic(self._theme.selection_edge)
         for a, b in self._ranges:
             x0, x1 = a / rate, b / rate
             if x1 < lo or x0 > hi:
                 continue
             x0, x1 = clip_span(x0, x1, lo, hi)
-            painter.fillRect(QRectF(x0, 0.0, x1 - x0, bottom), self._theme.selection_fill)
+            painter.fillRect(QRectF(x0, top, x1 - x0, bottom - top), self._theme.selection_fill)
             painter.setPen(edge)
-            painter.drawLine(QPointF(x0, 0.0), QPointF(x0, bottom))
-            painter.drawLine(QPointF(x1, 0.0), QPointF(x1, bottom))
+            painter.drawLine(QPointF(x0, top), QPointF(x0, bottom))
+            painter.drawLine(QPointF(x1, top), QPointF(x1, bottom))
 
 
 class RegionsItem(_LayoutItem):

@@ -62,13 +62,13 @@ class EditCommands(_Base):
         ranges = self.target_ranges()
         db = self.prompts.gain_db()
         if db is not None:
-            self.services.document.gain(ranges, db)
+            self.services.document.gain(ranges, db, track_ids=self.target_tracks())
 
     def _normalize(self) -> None:
         ranges = self.target_ranges()
         target = self.prompts.normalize_target()
         if target is not None:
-            self.services.document.normalize(ranges, target)
+            self.services.document.normalize(ranges, target, track_ids=self.target_tracks())
 
     def _select_all(self) -> None:
         self.services.session.set_selected_regions(())
@@ -98,7 +98,9 @@ class EditCommands(_Base):
 
     def _add_regions(self) -> None:
         s = self.services.session
-        ids = self.services.document.add_regions(s.selection())
+        ids = self.services.document.add_regions(
+            s.selection(), track_ids=s.selection_tracks() or None
+        )
         if ids:
             s.set_selected_regions(ids)
 

@@ -172,3 +172,39 @@ def test_regions_and_takes_are_drawn_in_their_tracks_lane(qtbot, two_tracks):
     window.track_headers.header(bells).remove.click()
     assert layout.lanes == {}
     assert layout.lane(first) == (0.0, 1.0)
+
+
+def test_a_selection_in_a_lane_edits_that_track_and_makes_its_regions_there(
+    qtbot, two_tracks, no_mouse_rate_limit
+):
+    from gui_helpers import drag
+
+    window, first, bells = two_tracks
+    doc, s = window.services.document, window.services.session
+    tl = window.timeline
+    vp = tl.plot.viewport()
+
+    def pos(seconds: float, y: float):
+        return tl.viewport_pos_of(round(seconds * SR), y)
+
+    # A drag in the bells lane selects the span on that track only.
+    drag(vp, pos(3.0, 0.75), pos(4.0, 0.75))
+    assert s.selection_tracks() == (bells,)
+    assert tl._layout_info.selection_lanes == (0.5, 1.0)
+    before_song = doc.project.track(first).read(3 * SR, 4 * SR)
+    window.actions["edit.silence"].trigger()
+    ((a, b),) = s.selection()
+    assert abs(a - 3 * SR) < SR // 20  # where the drag started (a pixel of slack)
+    assert not doc.project.track(bells).read(a, b).any()
+    np.testing.assert_array_equal(doc.project.track(first).read(3 * SR, 4 * SR), before_song)
+    window.actions["region.add"].trigger()
+    (region,) = doc.project.regions
+    assert region.track_id == bells
+
+    # A drag over both lanes covers both tracks; a click in the song's lane selects it alone.
+    drag(vp, pos(5.0, 0.25), pos(6.0, 0.75))
+    assert s.selection_tracks() == (first, bells)
+    window.actions["region.add"].trigger()
+    assert sorted(r.track_id for r in doc.project.regions if r.start >= 5 * SR - 1000) == sorted(
+        [first, bells]
+    )
