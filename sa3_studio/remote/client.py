@@ -189,6 +189,8 @@ class RemoteClient:
         self._token = token.strip()
         self.timeout = float(timeout)
         self._ssl = ssl_context
+        self.max_upload_bytes: int | None = None
+        """The server's upload limit, known once :meth:`models` has been asked."""
 
     @property
     def url(self) -> str:
@@ -295,6 +297,8 @@ class RemoteClient:
         """The models the server offers (``GET /v1/models``)."""
         data = self._json("GET", "/models")
         try:
+            limit = data.get("limits", {}).get("max_upload_bytes")
+            self.max_upload_bytes = int(limit) if limit is not None else None
             return [ServerModel.from_json(m) for m in data["models"]]
         except (KeyError, TypeError, ValueError):
             raise RemoteError(
@@ -314,7 +318,20 @@ class RemoteClient:
         return True
 
     def upload(self, wav: bytes) -> dict[str, Any]:
-        """Upload a clip (float WAV bytes); returns the server's description with its ``id``."""
+        """Upload a clip (float WAV bytes); returns the server's description with its ``id``.
+
+        Raises:
+            RemoteError: ``upload_too_large`` without sending when the clip is over the
+                server's known limit; any refusal of the server.
+        """
+        limit = self.max_upload_bytes
+        if limit is not None and len(wav) > limit:
+            raise RemoteError(
+                f"The audio to send is {len(wav) / 1e6:.1f} MB; the server at {self.url} accepts "
+                f"at most {limit / 1e6:.1f} MB. Choose a shorter context length.",
+                code="upload_too_large",
+                status=413,
+            )
         info = self._json("POST", "/sources", body=wav, headers={"Content-Type": CONTENT_WAV})
         if not isinstance(info, dict) or not isinstance(info.get("id"), str):
             raise RemoteError("The server's answer to an upload has no id.", code="protocol")

@@ -23,12 +23,18 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sa3_studio.engine.api import CancelToken, GenerationRequest, GenerationResult, StepCallback
+from sa3_studio.engine.api import (
+    CancelToken,
+    GenerationRequest,
+    GenerationResult,
+    PipelineLike,
+    StepCallback,
+)
 from sa3_studio.errors import Cancelled, GenerationError
 from sa3_studio.remote.client import RemoteClient, RemoteError
 from sa3_studio.remote.wire import (
@@ -367,3 +373,9 @@ def server_pipeline_factory(url: str, token: str, *, timeout: float = 30.0) -> A
         return RemotePipeline.connect(url, token, name or None, timeout=timeout)
 
     return factory
+
+
+if TYPE_CHECKING:  # mypy proves that the model thread can use it like a local pipeline
+
+    def _is_a_pipeline(p: RemotePipeline) -> PipelineLike:
+        return p

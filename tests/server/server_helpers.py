@@ -69,11 +69,11 @@ def _tail(log: Path, n: int = 60) -> str:
 
 
 def start_server(
-    root: Path, model_dir: Path, extra: tuple[str, ...] = ()
+    root: Path, model_dir: Path, extra: tuple[str, ...] = (), port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], LiveServer]:
     """Start ``sa3-studio serve`` on the models next to ``model_dir``; wait until ready."""
     token_file = root / "config" / "server-token"
-    port = free_port()
+    port = port or free_port()
     log = root / "serve.log"
     env = dict(os.environ)
     env.update({"RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"})

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from server_helpers import MAX_UPLOAD_MB, LiveServer, ReplicaKiller, json_lines
+from server_helpers import (
+    MAX_UPLOAD_MB,
+    LiveServer,
+    ReplicaKiller,
+    json_lines,
+    start_server,
+    stop_server,
+)
 
 from sa3_studio.engine.api import CancelToken, GenerationRequest
 from sa3_studio.engine.pipeline import Pipeline, load_pipeline
@@ -344,3 +351,38 @@ def test_a_replica_killed_mid_job_is_retried_once_and_nothing_hangs(
         remote.generate(GenerationRequest(prompt="x", duration=1.0, seed=1, steps=1))
         seen.add(remote.last_started["replica"])
     assert len(seen - {killed[0]}) == 2
+
+
+def test_the_client_refuses_an_upload_over_the_servers_limit_without_sending_it(
+    remote: RemotePipeline,
+) -> None:
+    audio = _source(seconds=8.0)  # 2.8 MB as float WAV, over the 2 MB limit
+    request = GenerationRequest(
+        prompt="x", duration=8.0, seed=1, steps=1, inpaint_audio=audio, inpaint_regions=((1, 2),)
+    )
+    with pytest.raises(RemoteError, match="accepts at most") as info:
+        remote.generate(request)
+    assert info.value.code == "upload_too_large"
+    assert remote.uploads == 0
+
+
+def test_the_client_survives_a_server_restart(
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("restart")
+    proc, live = start_server(root, server.model_dir, ("--replicas", "1"))
+    try:
+        pipe = RemotePipeline.connect(live.url, live.token, "tiny44k", timeout=60)
+        request = GenerationRequest(prompt="again", duration=1.0, seed=3, steps=2)
+        first = pipe.generate(request)
+    finally:
+        stop_server(proc)
+    with pytest.raises(RemoteError) as info:  # down: a clear error at once, no hang
+        pipe.generate(request)
+    assert info.value.code == "unreachable"
+    proc, live = start_server(root, server.model_dir, ("--replicas", "1"), port=live.port)
+    try:
+        again = pipe.generate(request)  # same client, same token file, server back
+    finally:
+        stop_server(proc)
+    assert np.array_equal(first.audio, again.audio)
