@@ -639,7 +639,14 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         lanes = TrackLanes(project, s.pyramids) if has_doc and len(project.tracks) > 1 else None
         self.timeline.set_source(peaks if has_doc else None, lanes)
         self.timeline.set_lanes([t.id for t in project.tracks] if lanes is not None else [])
-        self.timeline.set_regions(project.regions)
+        # A region whose take was accepted says so: that audio is in the mix.
+        numbers = {k.id: k.number for k in project.takes}
+        notes = {
+            r.id: f"Take {numbers[r.accepted_take_id]} in the mix"
+            for r in project.regions
+            if r.accepted_take_id in numbers
+        }
+        self.timeline.set_regions(project.regions, notes)
         # Regions past the end (a pending extension, new audio) are part of what is shown.
         shown = max([project.frames, *(r.end for r in project.regions)])
         s.session.set_timeline(SAMPLE_RATE, shown, fit=self._fit_next)

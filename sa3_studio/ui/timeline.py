@@ -21,7 +21,7 @@ Mouse:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -312,9 +312,11 @@ class TimelineWidget(QWidget):
         self.waveform.invalidate()
         self.overview.invalidate()
 
-    def set_regions(self, regions: Sequence[Region]) -> None:
-        """The document's regions."""
-        self.regions_item.set_regions(regions)
+    def set_regions(
+        self, regions: Sequence[Region], notes: Mapping[str, str] | None = None
+    ) -> None:
+        """The document's regions (``notes``: text after a region's name, by region id)."""
+        self.regions_item.set_regions(regions, notes)
         self.overview.set_regions([(r.start, r.end) for r in regions])
 
     def set_tempo(self, tempo: Tempo | None) -> None:

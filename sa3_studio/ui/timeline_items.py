@@ -8,7 +8,7 @@ shown, ``[1, 2)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
@@ -168,20 +168,28 @@ class RegionsItem(_LayoutItem):
     def __init__(self, layout: Layout, theme: Theme = DARK) -> None:
         super().__init__(layout, theme)
         self._regions: list[Region] = []
+        self._notes: dict[str, str] = {}
         self._selected: set[str] = set()
         self._preview: dict[str, tuple[int, int]] = {}
         self._hover: str | None = None
         self.setZValue(20)
 
-    def set_regions(self, regions: Sequence[Region]) -> None:
-        """The regions to draw."""
+    def set_regions(
+        self, regions: Sequence[Region], notes: Mapping[str, str] | None = None
+    ) -> None:
+        """The regions to draw, with a note after a region's name by id (its accepted take)."""
         self._regions = list(regions)
+        self._notes = dict(notes or {})
         self._preview.clear()
         self.update()
 
     def regions(self) -> list[Region]:
         """The regions drawn (without previews)."""
         return list(self._regions)
+
+    def note(self, region_id: str) -> str:
+        """The note drawn after a region's name ("" for none)."""
+        return self._notes.get(region_id, "")
 
     def set_selected(self, ids: Sequence[str]) -> None:
         """Ids drawn as selected."""
@@ -238,6 +246,9 @@ class RegionsItem(_LayoutItem):
             painter.drawLine(QPointF(x0, top), QPointF(x0, y1))
             painter.drawLine(QPointF(x1, top), QPointF(x1, y1))
             text = region.name or region.prompt or "Region"
+            note = self._notes.get(region.id, "")
+            if note:
+                text = f"{text} · {note}"
             rect = device.mapRect(QRectF(x0, top, x1 - x0, -top))
             labels.append((rect, text, selected))
         # Text in pixels so it stays crisp and unscaled at any zoom.

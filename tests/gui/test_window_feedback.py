@@ -180,3 +180,39 @@ def test_after_opening_no_progress_bar_is_left_behind(
     qtbot.waitUntil(lambda: not files.is_busy())
     assert not window.progress_label.isVisible()
     assert not window.cancel_button.isVisible()
+
+
+def test_an_accepted_take_is_marked_in_the_mix_and_a_pending_one_is_not(
+    qtbot: Any, window: MainWindow, song_file: Path
+) -> None:
+    from test_generate_fakes import FakeFactory
+
+    from sa3_studio.app.engine_client import EngineClient
+    from sa3_studio.app.generation import ModelChoice
+    from sa3_studio.app.generation_controller import GenerationController
+    from sa3_studio.ui.generate_panel import install_generation_ui
+
+    open_file(qtbot, window, song_file)
+    s = window.services
+    engine = EngineClient(FakeFactory(), device="cpu", dtype="float32")
+    try:
+        controller = GenerationController(s.document, s.session, engine, s.transport)
+        info = model_info()
+        ui = install_generation_ui(window, controller, catalog([info]))
+        controller.set_model(ModelChoice.from_info(info), load=False)
+        s.session.set_selection([(2 * SR, 3 * SR)])
+        with qtbot.waitSignal(controller.takes_added, timeout=WAIT_MS):
+            controller.generate(GenerateOptions(prompt="drums", seed=5, takes=2))
+        (region,) = s.document.project.regions
+        first, second = [k.id for k in s.document.project.takes_for(region.id)]
+        regions_item = window.timeline.regions_item
+        assert regions_item.note(region.id) == ""
+        controller.accept(first)
+        assert regions_item.note(region.id) == "Take 1 in the mix"
+        # The other take, chosen again, is drawn as pending and says it is not heard.
+        ui.takes_panel.select_take(second)
+        (overlay,) = window.timeline.overlay_item.overlays()
+        assert "Take 2" in overlay.label
+        assert "pending, not in the mix" in overlay.label
+    finally:
+        engine.shutdown()
