@@ -165,7 +165,8 @@ class RemotePipeline:
         Raises:
             GenerationError: the server offers no LoRA by that name for this model.
         """
-        name = Path(str(path)).stem if ("/" in str(path) or "." in str(path)) else str(path)
+        text = str(path)
+        name = text if text in self.model.loras else Path(text).stem
         if name not in self.model.loras:
             offered = ", ".join(self.model.loras) or "none"
             raise GenerationError(

@@ -34,6 +34,7 @@ from sa3_studio.errors import Cancelled, Sa3Error
 from sa3_studio.server.config import ServedModel, ServerSettings
 from sa3_studio.server.errors import scrub
 from sa3_studio.server.store import LruStore
+from sa3_studio.workflow.loras import apply_loras
 
 log = logging.getLogger(__name__)
 
@@ -295,22 +296,7 @@ class EngineReplica:
 
     def _apply_loras(self, wanted: Sequence[tuple[str, float]]) -> None:
         """Make the pipeline's LoRAs exactly ``wanted`` (server-side names), in order."""
-        pipe = self.pipeline
-        paths = [(self.model.loras[name], float(strength)) for name, strength in wanted]
-        current = list(getattr(pipe, "loras", ()))
-        if [str(e.path) for e in current] == [p for p, _ in paths]:
-            for entry, (_, strength) in zip(current, paths, strict=True):
-                pipe.set_lora_strength(entry.handle, strength)
-            return
-        for entry in current:
-            pipe.remove_lora(entry.handle)
-        try:
-            for path, strength in paths:
-                pipe.add_lora(path, strength)
-        except BaseException:
-            for entry in list(getattr(pipe, "loras", ())):
-                pipe.remove_lora(entry.handle)
-            raise
+        apply_loras(self.pipeline, [(self.model.loras[n], float(s)) for n, s in wanted])
 
     def replica_name(self) -> str:
         """A name for this replica in events ("" outside Ray)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import LiveServer, start_server, stop_server
+from server_helpers import LiveServer, start_server, stop_server, write_style_lora
 
 from sa3_studio.engine.synthetic import make_random_model
 
@@ -26,7 +26,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, vectors_dir: Path) -> Itera
         seed=5,
         text_encoder_src=vectors_dir / "t5gemma_tiny",
     )
-    proc, live = start_server(root, model_dir)
+    loras = root / "loras"
+    loras.mkdir()
+    write_style_lora(loras / "style.safetensors")
+    proc, live = start_server(root, model_dir, ("--loras", str(loras)))
     try:
         yield live
     finally:

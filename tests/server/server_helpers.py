@@ -162,3 +162,18 @@ class ReplicaKiller:
 
 def json_lines(raw: bytes) -> list[dict[str, object]]:
     return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def write_style_lora(path: Path) -> Path:
+    """A small LoRA in the official format for the tiny model (one feed-forward layer)."""
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(0)
+    base = "model.transformer.layers.0.ff.ff.2.parametrizations.weight.0."
+    tensors = {
+        base + "lora_A": (torch.randn(2, 512, generator=gen) * 0.3).half(),
+        base + "lora_B": (torch.randn(128, 2, generator=gen) * 0.3).half(),
+    }
+    save_file(tensors, str(path), metadata={"lora_config": json.dumps({"rank": 2, "alpha": 4})})
+    return path

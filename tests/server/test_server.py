@@ -91,7 +91,7 @@ def test_models_lists_the_served_model(server: LiveServer) -> None:
     assert (m.sample_rate, m.kind, m.device, m.replicas) == (SR, "post-trained", "cpu", "2")
     assert m.max_seconds > 100
     assert len(m.weights_hash) >= 8
-    assert m.loras == ()
+    assert m.loras == ("style",)
 
 
 def test_generate_streams_progress_and_matches_the_local_engine(
@@ -140,6 +140,27 @@ def test_inpaint_uploads_once_and_matches_the_local_engine(
         assert np.array_equal(result.audio, expected.audio)
     # Outside the region the model keeps the source (as the local engine does).
     assert not np.array_equal(results[0].audio, results[1].audio)
+
+
+def test_loras_by_server_name_match_the_local_engine(
+    server: LiveServer, remote: RemotePipeline, local: Pipeline
+) -> None:
+    request = GenerationRequest(prompt="styled", duration=1.0, seed=5, steps=3)
+    plain = remote.generate(request).audio
+    handle = remote.add_lora("/anywhere/on/the/client/style.safetensors", 1.0)
+    styled = remote.generate(request).audio
+    remote.set_lora_strength(handle, 0.0)
+    off = remote.generate(request).audio
+    remote.remove_lora(handle)
+    lora_file = server.model_dir.parent.parent / "loras" / "style.safetensors"
+    local_handle = local.add_lora(lora_file, 1.0)
+    try:
+        expected = local.generate(request).audio
+    finally:
+        local.remove_lora(local_handle)
+    assert np.array_equal(styled, expected)
+    assert not np.array_equal(styled, plain)
+    assert np.array_equal(off, plain)  # strength 0 is exactly the base model
 
 
 def test_variation_sends_the_init_audio_by_id(remote: RemotePipeline, local: Pipeline) -> None:
