@@ -4,6 +4,7 @@ of the tiny 44.1 kHz model) and the client (:class:`RemotePipeline`) talking to 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from server_helpers import (
     MAX_UPLOAD_MB,
@@ -286,6 +288,33 @@ def test_upload_with_too_many_channels_is_refused(server: LiveServer) -> None:
     status, raw = _raw(server, "POST", "/v1/sources", body=body, headers=headers)
     assert status == 422
     assert _error(raw)["code"] == "too_many_channels"
+
+
+def _flac(audio: np.ndarray, rate: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, audio.T, rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_flac_uploads_are_checked_by_their_header_before_decoding(server: LiveServer) -> None:
+    headers = {**_auth(server), "Content-Type": "audio/flac"}
+    # Over the duration limit: 401 s of silence compresses to a few kB.
+    long = _flac(np.zeros((1, 401 * 8000), np.float32), 8000)
+    assert len(long) < 200_000
+    status, raw = _raw(server, "POST", "/v1/sources", body=long, headers=headers)
+    assert status == 413
+    assert _error(raw)["code"] == "audio_too_long"
+    status, raw = _raw(
+        server, "POST", "/v1/sources", _flac(np.zeros((1, 400), np.float32), 4000), headers
+    )
+    assert status == 422
+    assert _error(raw)["code"] == "bad_sample_rate"
+    ok = _source(seconds=0.5)
+    status, raw = _raw(server, "POST", "/v1/sources", body=_flac(ok, SR), headers=headers)
+    assert status == 200
+    info = json.loads(raw)
+    assert (info["channels"], info["frames"], info["sample_rate"]) == (2, ok.shape[1], SR)
+    assert len(info["id"]) == 64
 
 
 def test_garbage_upload_is_a_clear_error(server: LiveServer) -> None:
