@@ -87,3 +87,28 @@ def test_new_audio_in_an_empty_editor_is_an_untitled_project(
     assert done == ["saved"], (done, prompts.errors)
     assert target.exists(), prompts.errors
     assert not doc.is_dirty
+
+
+def test_a_pending_extension_is_shown_past_the_end_of_the_song(
+    qtbot: Any, gen, song_file: Path
+) -> None:
+    from gui_helpers import open_file
+
+    window, ui = gen
+    open_file(qtbot, window, song_file)
+    doc, s = window.services.document, window.services.session
+    end = doc.project.frames
+    panel = ui.generate_panel
+    panel.set_mode(Mode.EXTEND)
+    panel.extend_length.setValue(4.0)
+    controller = ui.controller or ui.takes_panel._controller
+    with qtbot.waitSignal(controller.takes_added, timeout=WAIT_MS):
+        assert panel.generate() is not None
+    (region,) = doc.project.regions
+    assert region.end > end  # the extension lies after the song's audio
+    # The timeline reaches the end of the extension, and its pending take is drawn there.
+    assert s.length >= region.end
+    (overlay,) = window.timeline.overlay_item.overlays()
+    assert overlay.end > end
+    s.zoom_fit()
+    assert s.view_range()[1] * 44100 >= region.end - 1
