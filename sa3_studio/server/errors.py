@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_ABS_PATH = re.compile(r"(?:[A-Za-z]:)?[/\\](?:[^\s'\"()\[\],;:]+[/\\])+([^\s'\"()\[\],;:]*)")
+_ABS_PATH = re.compile(
+    r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^\s'\"()\[\],;:]+[/\\])+([^\s'\"()\[\],;:]*)"
+)
 
 
 class ApiError(Exception):
@@ -26,6 +28,7 @@ class ApiError(Exception):
 
 def scrub(text: str, roots: Sequence[str] = ()) -> str:
     """``text`` without server paths: known roots and absolute paths become bare file names."""
-    for root in sorted((r for r in roots if r), key=len, reverse=True):
-        text = text.replace(root.rstrip("/\\"), "<server>")
+    for root in sorted((r.rstrip("/\\") for r in roots if r), key=len, reverse=True):
+        if root:
+            text = text.replace(root + "/", "").replace(root, "<server folder>")
     return _ABS_PATH.sub(lambda m: m.group(1) or "<server path>", text)

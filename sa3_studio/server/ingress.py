@@ -60,6 +60,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+MAX_JOB_BYTES = 1024 * 1024
+"""Largest JSON body of ``POST /v1/jobs`` (audio goes up separately)."""
+
 QUERY_TOKEN_NAMES = frozenset(
     {"token", "access_token", "api_key", "apikey", "key", "auth", "authorization", "bearer"}
 )
@@ -167,6 +170,10 @@ class TokenGate:
                 return ApiError(400, "bad_request", "The Content-Length header is not a number.")
             if size > self.settings.limits.max_bytes:
                 return too_large(size, self.settings.limits)
+            if scope.get("path", "").endswith("/jobs") and size > MAX_JOB_BYTES:
+                return ApiError(
+                    413, "upload_too_large", "A job description must be under 1 MB of JSON."
+                )
         return None
 
 
