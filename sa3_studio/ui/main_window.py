@@ -649,7 +649,15 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
         self.timeline.set_regions(project.regions, notes)
         # Regions past the end (a pending extension, new audio) are part of what is shown.
         shown = max([project.frames, *(r.end for r in project.regions)])
-        s.session.set_timeline(SAMPLE_RATE, shown, fit=self._fit_next)
+        # When the song grows at its end (an extension) while the view shows that end, the
+        # view follows, so that the new part is seen; a view of the whole song stays whole.
+        old = s.session.length
+        start_s, end_s = s.session.view_range()
+        grew_in_view = 0 < old < shown and end_s * SAMPLE_RATE >= old - 1
+        whole = grew_in_view and start_s <= 0.0
+        s.session.set_timeline(SAMPLE_RATE, shown, fit=self._fit_next or whole)
+        if grew_in_view and not whole:
+            s.session.ensure_visible(shown / SAMPLE_RATE)
         self._fit_next = False
         s.pyramids.retain(project.audio_buffers().keys())
         live = {r.id for r in project.regions}

@@ -110,5 +110,12 @@ def test_a_pending_extension_is_shown_past_the_end_of_the_song(
     assert s.length >= region.end
     (overlay,) = window.timeline.overlay_item.overlays()
     assert overlay.end > end
-    s.zoom_fit()
+    # The view showed the whole song: it still does, extension included.
     assert s.view_range()[1] * 44100 >= region.end - 1
+    # Zoomed in on the end, the view follows the song's new end.
+    s.set_view(s.duration - 4.0, s.duration)
+    with qtbot.waitSignal(controller.takes_added, timeout=WAIT_MS):
+        assert panel.generate() is not None
+    last = max(r.end for r in doc.project.regions)
+    assert s.view_range()[1] * 44100 >= last - 1
+    assert s.view_span == pytest.approx(4.0)
