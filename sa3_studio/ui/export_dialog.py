@@ -31,6 +31,7 @@ from sa3_studio.app.export_request import (
     ExportWhat,
     FormatChoice,
 )
+from sa3_studio.ui.focus import wheel_only_when_focused
 
 SAMPLE_RATES = (22050, 32000, 44100, 48000, 88200, 96000)
 
@@ -213,6 +214,7 @@ class ExportDialog(QDialog):
         self.path_edit.textChanged.connect(lambda *_: self._update_ok())
         self._fill_quality()
         self._refresh()
+        wheel_only_when_focused(self)
 
     # -- state ---------------------------------------------------------------------------------
 

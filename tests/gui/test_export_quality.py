@@ -72,3 +72,27 @@ def test_the_dialog_offers_the_quality_of_lossy_formats(qtbot: Any, tmp_path: Pa
         ExportRequest(ExportWhat.MIX, tmp_path / "x.ogg", "ogg", vorbis_quality=11.0)
     with pytest.raises(ValueError, match="MP3 quality 'v9'"):
         ExportRequest(ExportWhat.MIX, tmp_path / "x.mp3", "mp3", mp3_mode="v9")
+
+
+def test_the_dialogs_boxes_take_the_wheel_only_when_focused(qtbot: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    dlg = ExportDialog([FormatChoice("wav24", "WAV 24-bit", "wav", 24)], default_dir=tmp_path)
+    qtbot.addWidget(dlg)
+    rate = dlg.rate_combo.currentData()
+    pos = QPointF(dlg.rate_combo.rect().center())
+    wheel = QWheelEvent(
+        pos,
+        QPointF(dlg.rate_combo.mapToGlobal(pos.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, -120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(dlg.rate_combo, wheel)
+    assert dlg.rate_combo.currentData() == rate
+    assert dlg.rate_combo.focusPolicy() == Qt.FocusPolicy.StrongFocus
