@@ -227,3 +227,34 @@ def test_end_scrolls_the_view_to_the_cursor(qtbot, window: MainWindow, song_file
     assert start <= s.duration <= end + 1e-6
     qtbot.keyClick(window.timeline.plot, Qt.Key.Key_Home)
     assert s.view_range()[0] == 0.0
+
+
+def test_cancel_and_reroll_keys(qtbot, gen, song_file: Path):
+    window, ui, factory = gen
+    open_song(qtbot, window, song_file)
+    s = window.services.session
+    panel, takes = ui.generate_panel, ui.takes_panel
+    controller = takes._controller
+    engine = panel.engine
+    plot = window.timeline.plot
+    # Ctrl+. cancels the running generation.
+    gate = StepGate(1)
+    factory.pipeline.gate = gate
+    s.set_selection([(2 * SR, 3 * SR)])
+    panel.takes_spin.setValue(1)
+    assert panel.generate() is not None
+    qtbot.waitUntil(lambda: factory.pipeline.steps_run >= 1, timeout=WAIT_MS)
+    plot.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClick(plot, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    gate.open()
+    qtbot.waitUntil(lambda: not engine.jobs(), timeout=WAIT_MS)
+    assert not window.services.document.project.takes
+    # R makes one more take of the chosen one's region.
+    factory.pipeline.gate = None
+    with qtbot.waitSignal(controller.takes_added, timeout=WAIT_MS):
+        assert panel.generate() is not None
+    qtbot.waitUntil(lambda: takes.current_take_id() is not None, timeout=WAIT_MS)
+    plot.setFocus(Qt.FocusReason.MouseFocusReason)
+    with qtbot.waitSignal(controller.takes_added, timeout=WAIT_MS):
+        qtbot.keyClick(plot, Qt.Key.Key_R)
+    assert len(window.services.document.project.takes) == 2
