@@ -383,7 +383,7 @@ def test_a_replica_killed_mid_job_is_retried_once_and_nothing_hangs(
             killer.kill(killed[0])
 
     # Long enough that the kill (which takes Ray a few seconds) lands mid-job.
-    request = GenerationRequest(prompt="survive", duration=2.0, seed=77, steps=1000)
+    request = GenerationRequest(prompt="survive", duration=4.0, seed=77, steps=1000)
     try:
         result = remote.generate(request, on_step=on_step)
     finally:
@@ -393,7 +393,7 @@ def test_a_replica_killed_mid_job_is_retried_once_and_nothing_hangs(
     assert killed[0]
     assert remote.attempts == 2  # the job was sent once more after its replica died
     assert result.seed == 77
-    assert result.audio.shape == (1, 2, 2 * SR)
+    assert result.audio.shape == (1, 2, 4 * SR)
     # Ray brings a new replica up in place of the killed one (bounded polling with real jobs).
     seen: set[str] = set()
     deadline = time.monotonic() + 120
