@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "sa3-studio"
 INGRESS_NAME = "ingress"
+INGRESS_MAX_ONGOING = 1024
 
 
 def engine_name(model: str) -> str:
@@ -142,7 +143,12 @@ def build_application(settings: ServerSettings, scaling: Scaling) -> Any:
         name: engine.options(name=engine_name(name), **scaling.options()).bind(model, settings)
         for name, model in settings.models.items()
     }
+    # The ingress takes every request at once (jobs wait in the engine's bounded queue, where
+    # their streams send heartbeats), so a client never waits in silence at the proxy.
     ingress = serve.deployment(serve.ingress()(Ingress)).options(
-        name=INGRESS_NAME, num_replicas=1, ray_actor_options={"num_cpus": 0}
+        name=INGRESS_NAME,
+        num_replicas=1,
+        ray_actor_options={"num_cpus": 0},
+        max_ongoing_requests=INGRESS_MAX_ONGOING,
     )
     return ingress.bind(settings, handles)
