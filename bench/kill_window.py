@@ -14,6 +14,7 @@ Usage::
 
     python bench/kill_window.py --kills 50             # about 5 minutes on 2 cores
     python bench/kill_window.py --kills 5 --seed 3     # a quick look
+    python bench/kill_window.py --latency 30           # time 30 autosaves, no kills
 
 Figures go to stdout; this is a benchmark script, not a test.
 """
@@ -239,6 +240,59 @@ def _one_run(song: Path, seed: int, max_delay_s: float) -> RunResult:
         return RunResult(len(made), persisted, lost, damaged, killed_at - (ready or killed_at))
 
 
+def _latency(song: Path, edits: int) -> None:
+    """Time each edit's autosave in the real services: the part on the GUI thread (taking the
+    record) and the time until the autosaved signal says it is on disk."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer
+
+    from sa3_studio.app.qt_workarounds import guard_refcounts
+    from sa3_studio.app.services import build_services
+    from sa3_studio.audio.player import ManualBackend
+
+    app = QCoreApplication([])
+    guard_refcounts()
+    with tempfile.TemporaryDirectory(prefix="sa3-latency-") as tmp:
+        store = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        s = build_services(
+            settings_store=store, audio_backend=ManualBackend(), recovery_dir=Path(tmp) / "rec"
+        )
+        opened: list[object] = []
+        s.files.opened.connect(opened.append)
+        t0 = time.perf_counter()
+        s.files.open(song)
+        while not opened:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+        result = opened[0]
+        s.files.adopt(result, discard_previous=False)  # type: ignore[arg-type]
+        s.document.set_history(result.history, None)  # type: ignore[attr-defined]
+        s.store_runner.wait()
+        prime = time.perf_counter() - t0
+        gui: list[float] = []
+        disk: list[float] = []
+        rng = random.Random(0)
+        done: list[float] = []
+        s.files.autosaved.connect(lambda: done.append(time.perf_counter()))
+        for _ in range(edits):
+            a = rng.randrange(0, s.document.project.frames - RATE)
+            s.document.gain([(a, a + RATE // 2)], -1.0)
+            done.clear()
+            start = time.perf_counter()
+            s.files.autosave(s.document.history)
+            gui.append(time.perf_counter() - start)
+            while not done:
+                app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+            disk.append(done[0] - start)
+        QTimer.singleShot(0, app.quit)
+        s.shutdown(discard_unsaved=True)
+    print(f"open and base write of the song: {prime * 1000:.0f} ms")
+    print(
+        f"autosave of one edit: on the GUI thread median {statistics.median(gui) * 1000:.1f} ms "
+        f"(max {max(gui) * 1000:.1f}); on disk after median "
+        f"{statistics.median(disk) * 1000:.1f} ms (max {max(disk) * 1000:.1f})"
+    )
+
+
 def _write_song(path: Path, seconds: float) -> None:
     t = np.arange(round(seconds * RATE)) / RATE
     rng = np.random.default_rng(0)
@@ -255,10 +309,19 @@ def main() -> int:
     parser.add_argument("--max-delay", type=float, default=6.0, help="longest run before a kill")
     parser.add_argument("--child", nargs=3, metavar=("SONG", "WORK", "SEED"))
     parser.add_argument("--save-as", action="store_true")
+    parser.add_argument(
+        "--latency", type=int, metavar="EDITS", help="time EDITS autosaves instead of killing"
+    )
     args = parser.parse_args()
     if args.child:
         song, work, seed = args.child
         _child(Path(song), Path(work), Path(work) / "edits.log", int(seed), args.save_as)
+        return 0
+    if args.latency:
+        with tempfile.TemporaryDirectory(prefix="sa3-kill-song-") as tmp:
+            song = Path(tmp) / "song.wav"
+            _write_song(song, args.song_seconds)
+            _latency(song, args.latency)
         return 0
     with tempfile.TemporaryDirectory(prefix="sa3-kill-song-") as tmp:
         song = Path(tmp) / "song.wav"
