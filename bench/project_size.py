@@ -41,7 +41,9 @@ def rss():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+import time
 before = rss()
+start = time.perf_counter()
 what, path, recovery = sys.argv[2], sys.argv[3], sys.argv[4]
 if what == "wav":
     audio, _ = files.import_audio(path)
@@ -49,7 +51,7 @@ else:
     session = store.ProjectSession.open(path, recovery_dir=recovery)
     history = session.load().to_history()
     session.close()
-print(json.dumps({"peak": rss() - before}))
+print(json.dumps({"peak": rss() - before, "seconds": time.perf_counter() - start}))
 """
 
 
@@ -118,7 +120,7 @@ def _build_project(repo: Path, song: Path, target: Path, recovery: Path) -> None
     session.close()
 
 
-def _peak(repo: Path, what: str, path: Path, recovery: Path) -> int:
+def _peak(repo: Path, what: str, path: Path, recovery: Path) -> tuple[int, float]:
     out = subprocess.run(
         [sys.executable, "-c", _MEASURE, str(repo), what, str(path), str(recovery)],
         capture_output=True,
@@ -126,7 +128,8 @@ def _peak(repo: Path, what: str, path: Path, recovery: Path) -> int:
         check=True,
         env={**os.environ, "PYTHONPATH": str(repo)},
     )
-    return int(json.loads(out.stdout.strip().splitlines()[-1])["peak"])
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    return int(found["peak"]), float(found["seconds"])
 
 
 def main() -> int:
@@ -147,8 +150,8 @@ def main() -> int:
         wav = _peak(repo, "wav", song, recovery)
         proj = _peak(repo, "project", target, recovery)
         print(f"float32 samples of the song: {audio / mib:.1f} MiB")
-        print(f"peak memory opening the WAV: {wav / mib:.1f} MiB")
-        print(f"peak memory reopening the project: {proj / mib:.1f} MiB")
+        print(f"opening the WAV: peak memory {wav[0] / mib:.1f} MiB, {wav[1]:.2f} s")
+        print(f"reopening the project: peak memory {proj[0] / mib:.1f} MiB, {proj[1]:.2f} s")
     return 0
 
 
