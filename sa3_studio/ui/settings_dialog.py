@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -19,7 +20,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -133,12 +133,10 @@ class SettingsDialog(QDialog):
         self.theme.addItem("Light", "light")
         self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
         gform.addRow("Theme:", self.theme)
-        self.autosave = QSpinBox()
-        self.autosave.setRange(0, 3600)
-        self.autosave.setSuffix(" s")
-        self.autosave.setSpecialValueText("Off")
-        self.autosave.setValue(prefs.autosave_seconds)
-        gform.addRow("Autosave after an edit:", self.autosave)
+        # Autosave writes every change as it is made; the stored number is only on (>0) or off.
+        self.autosave = QCheckBox("Save every change to the recovery file as it is made")
+        self.autosave.setChecked(prefs.autosave_seconds > 0)
+        gform.addRow("Autosave:", self.autosave)
         tabs.addTab(general, "General")
 
         buttons = QDialogButtonBox(
@@ -232,7 +230,7 @@ class SettingsDialog(QDialog):
         self.output_device.setCurrentIndex(max(self.output_device.findData(prefs.output_device), 0))
         self.crossfade.setValue(prefs.crossfade_ms)
         self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
-        self.autosave.setValue(prefs.autosave_seconds)
+        self.autosave.setChecked(prefs.autosave_seconds > 0)
         (self.engine_server if prefs.engine == "server" else self.engine_local).setChecked(True)
         self.server_url.setText(prefs.server_url)
         self.server_token.setText(prefs.server_token)
@@ -246,7 +244,11 @@ class SettingsDialog(QDialog):
             output_device=str(self.output_device.currentData() or ""),
             crossfade_ms=float(self.crossfade.value()),
             theme=str(self.theme.currentData()),
-            autosave_seconds=int(self.autosave.value()),
+            autosave_seconds=(
+                (self._prefs.autosave_seconds or Preferences().autosave_seconds)
+                if self.autosave.isChecked()
+                else 0
+            ),
             engine="server" if self.engine_server.isChecked() else "local",
             server_url=self.server_url.text().strip(),
             server_token=self.server_token.text().strip(),

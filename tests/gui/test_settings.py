@@ -77,7 +77,7 @@ def test_settings_dialog_edits_every_preference(qtbot: Any) -> None:
     dlg.output_device.setCurrentIndex(dlg.output_device.findData("USB Audio"))
     dlg.crossfade.setValue(12.5)
     dlg.theme.setCurrentIndex(dlg.theme.findData("light"))
-    dlg.autosave.setValue(0)
+    dlg.autosave.setChecked(False)
     assert dlg.preferences() == Preferences("/m", "cpu", "float32", "USB Audio", 12.5, "light", 0)
 
 
@@ -200,3 +200,13 @@ def test_refcount_guard_keeps_singletons_alive() -> None:
     after = (sys.getrefcount(None), sys.getrefcount(True))
     # Whatever the bindings lose, the singletons keep far more than any program spends.
     assert min(after) > 1_000_000 or after == pytest.approx(before, abs=100)
+
+
+def test_autosave_is_on_or_off(qtbot: Any) -> None:
+    """Every change is autosaved as it is made: the dialog offers on or off, not a delay."""
+    dlg = SettingsDialog(Preferences(autosave_seconds=0), [])
+    qtbot.addWidget(dlg)
+    assert not dlg.autosave.isChecked()
+    assert dlg.preferences().autosave_seconds == 0
+    dlg.autosave.setChecked(True)
+    assert dlg.preferences().autosave_seconds > 0
