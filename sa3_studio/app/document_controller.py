@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from sa3_studio.document import edits, region_edits
-from sa3_studio.document.audio_data import FloatArray
+from sa3_studio.document.audio_data import AudioData, FloatArray
 from sa3_studio.document.grid import BeatGrid
 from sa3_studio.document.history import History
 from sa3_studio.document.project import Project, ProjectMeta
@@ -287,51 +287,63 @@ class DocumentController(QObject):
             return False
         return True
 
-    def copy(self, ranges: Sequence[Range]) -> bool:
-        """Copy one span to the clipboard (not an undo step)."""
+    def copy(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
+        """Copy one span of ``track_ids`` (default: every track) to the clipboard (not an undo
+        step)."""
         span = self._one(ranges, "copy")
         if span is None:
             return False
         try:
-            self._clipboard = edits.copy_range(self.project, *span)
+            self._clipboard = edits.copy_range(self.project, *span, track_ids)
         except EditError as exc:
             self.error.emit(str(exc))
             return False
         return True
 
-    def cut(self, ranges: Sequence[Range]) -> bool:
-        """Copy one span and delete it (ripple)."""
+    def cut(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
+        """Copy one span of ``track_ids`` (default: every track) and delete it (ripple on those
+        tracks only)."""
         span = self._one(ranges, "cut")
         if span is None:
             return False
         try:
-            clip = edits.copy_range(self.project, *span)
+            clip = edits.copy_range(self.project, *span, track_ids)
         except EditError as exc:
             self.error.emit(str(exc))
             return False
-        if self.apply(range_label("Cut", *span), lambda p: edits.delete_range(p, *span)):
+        label = range_label("Cut", *span)
+        if self.apply(label, lambda p: edits.delete_range(p, *span, track_ids)):
             self._clipboard = clip
             return True
         return False
 
-    def paste(self, at: int) -> int:
-        """Insert the clipboard at ``at`` (ripple); returns the frames inserted (0 if none)."""
+    def paste(self, at: int, *, track_ids: Sequence[str] | None = None) -> int:
+        """Insert the clipboard at ``at`` (ripple); returns the frames inserted (0 if none).
+
+        ``track_ids`` are the chosen lanes; see :func:`~sa3_studio.document.edits.paste_targets`
+        for where the audio goes.
+        """
         clip = self._clipboard
         if clip is None:
             self.error.emit("The clipboard is empty; copy or cut some audio first.")
             return 0
         label = range_label("Paste", at, at + clip.length)
-        return clip.length if self.apply(label, lambda p: edits.paste(p, clip, at)) else 0
 
-    def delete(self, ranges: Sequence[Range]) -> bool:
-        """Delete every span and close the gaps (one undo step)."""
+        def run(p: Project) -> Project:
+            return edits.paste(p, clip, at, edits.paste_targets(p, clip, track_ids))
+
+        return clip.length if self.apply(label, run) else 0
+
+    def delete(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
+        """Delete every span of ``track_ids`` (default: every track) and close the gaps on
+        those tracks (one undo step)."""
         if not self._need(ranges, "delete"):
             return False
 
         def run(p: Project) -> Project:
             # Last span first, so the earlier spans' positions still hold.
             for a, b in sorted(ranges, reverse=True):
-                p = edits.delete_range(p, a, b)
+                p = edits.delete_range(p, a, b, track_ids)
             return p
 
         return self.apply(_spans_label("Delete", ranges), run)
@@ -496,18 +508,29 @@ class DocumentController(QObject):
         return self.amend_all(lambda p: region_edits.add_take(p, take, require_region=False))
 
     def accept_take(
-        self, region_id: str, take_id: str, *, crossfade_s: float = 0.025, gain_db: float = 0.0
+        self,
+        region_id: str,
+        take_id: str,
+        *,
+        crossfade_s: float = 0.025,
+        gain_db: float = 0.0,
+        body: AudioData | None = None,
+        note: str = "",
     ) -> bool:
-        """Splice a take into its region (one undo step, "Accept take 3 at 0:12–0:16")."""
+        """Splice a take into its region (one undo step, "Accept take 3 at 0:12–0:16").
+
+        ``body`` is spliced instead of the take's own audio (e.g. limited); ``note`` ends the
+        history label (", limited from +2.1 to -1 dBTP").
+        """
         try:
-            label = region_edits.accept_label(self.project, region_id, take_id)
+            label = region_edits.accept_label(self.project, region_id, take_id) + note
         except EditError as exc:
             self.error.emit(str(exc))
             return False
         return self.apply(
             label,
             lambda p: region_edits.accept_take(
-                p, region_id, take_id, crossfade_s=crossfade_s, gain_db=gain_db
+                p, region_id, take_id, crossfade_s=crossfade_s, gain_db=gain_db, body=body
             ),
         )
 

@@ -6,6 +6,9 @@ raises :class:`~sa3_studio.errors.EditError` with a sentence for the user when t
 be made. Spans are ``[start, end)`` in project frames; ``track_ids=None`` means every track.
 Ripple edits (cut, delete, paste, insert silence) move later clips and regions on the affected
 tracks; a region entirely inside a deleted span is removed with its takes (undo brings it back).
+As in Audacity, a cut or delete on some tracks only shortens those tracks: the others keep
+every sample and their length, and the audio after the span on the cut tracks moves earlier
+(use silence instead of delete to keep every track in time).
 """
 
 from __future__ import annotations
@@ -216,6 +219,21 @@ def paste(
     return dataclasses.replace(
         project, tracks=_replace_tracks(project, new_tracks), regions=regions
     )
+
+
+def paste_targets(
+    project: Project, clipboard: Clipboard, chosen: Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """The tracks a paste goes to: the chosen lanes when they are as many as the clipboard's
+    tracks, else the tracks it was copied from while they all exist, else ``None`` (the top
+    tracks, see :func:`paste`). A one-track project always gets ``None`` or its one track."""
+    count = len(clipboard.tracks)
+    if chosen and len(chosen) == count:
+        return tuple(chosen)
+    ids = {t.id for t in project.tracks}
+    if len(clipboard.track_ids) == count and all(t in ids for t in clipboard.track_ids):
+        return clipboard.track_ids
+    return None
 
 
 def insert_silence(

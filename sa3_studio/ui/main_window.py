@@ -514,7 +514,7 @@ class MainWindow(FileCommands, EditCommands, QMainWindow):
             "edit.undo": self._undo,
             "edit.redo": self._redo,
             "edit.cut": self._cut,
-            "edit.copy": lambda: doc.copy(self.target_ranges()) and self._update_actions(),
+            "edit.copy": self._copy,
             "edit.paste": self._paste,
             "edit.delete": self._delete,
             "edit.silence": lambda: doc.silence(

@@ -33,27 +33,33 @@ class EditCommands(_Base):
         self.services.document.redo()
 
     def _cut(self) -> None:
-        ranges = self.target_ranges()
-        if self.services.document.cut(ranges):
-            self._collapse_to(ranges[0][0])
+        ranges, tracks = self.target_ranges(), self.target_tracks()
+        if self.services.document.cut(ranges, track_ids=tracks):
+            self._collapse_to(ranges[0][0], tracks)
+
+    def _copy(self) -> None:
+        if self.services.document.copy(self.target_ranges(), track_ids=self.target_tracks()):
+            self._update_actions()
 
     def _delete(self) -> None:
-        ranges = self.target_ranges()
-        if self.services.document.delete(ranges):
-            self._collapse_to(ranges[0][0])
+        ranges, tracks = self.target_ranges(), self.target_tracks()
+        if self.services.document.delete(ranges, track_ids=tracks):
+            self._collapse_to(ranges[0][0], tracks)
 
-    def _collapse_to(self, frame: int) -> None:
+    def _collapse_to(self, frame: int, tracks: list[str] | None = None) -> None:
+        """Put the cursor at ``frame``, still in the lanes that were edited (for a paste)."""
         s = self.services.session
         s.clear_selection()
         s.set_selected_regions(())
         s.set_cursor(frame)
+        s.set_selection_tracks(tracks or ())
         self._update_actions()
 
     def _paste(self) -> None:
         s = self.services.session
         bounds = s.selection_bounds()
         at = bounds[0] if bounds is not None else s.cursor
-        n = self.services.document.paste(at)
+        n = self.services.document.paste(at, track_ids=self.target_tracks())
         if n:
             s.set_selected_regions(())
             s.set_selection([(at, at + n)])

@@ -24,6 +24,7 @@ from sa3_studio.document.edits import (
     normalize_loudness,
     normalize_peak,
     paste,
+    paste_targets,
     trim_to_range,
 )
 from sa3_studio.document.loudness import integrated_loudness
@@ -169,6 +170,25 @@ def test_paste_into_two_tracks_and_track_count_errors() -> None:
     with pytest.raises(EditError, match="holds 2 tracks but the project has 1"):
         paste(Project.from_audio(a), cb, 0)
     assert paste(p, single, 0, track_ids=[t2]).tracks[1].end == 1100
+
+
+def test_a_cut_on_one_track_keeps_the_other_and_pastes_back_where_it_came_from() -> None:
+    p, a = one_clip()
+    p, t2 = add_track(p, "Two")
+    p, _ = place_clip(p, t2, noise(600), 0)
+    q, cb = cut_range(p, 100, 200, [t2])
+    # The other track keeps every sample and its length; the cut one is 100 frames shorter.
+    assert q.tracks[0] == p.tracks[0]
+    assert q.tracks[1].end == 500
+    np.testing.assert_array_equal(q.tracks[1].read(100, 500), p.tracks[1].read(200, 600))
+    # Where a paste goes: the chosen lanes if they fit, else where it came from, else the top.
+    assert paste_targets(q, cb, ["track-1"]) == ("track-1",)
+    assert paste_targets(q, cb, None) == (t2,)
+    assert paste_targets(q, cb, ["track-1", t2]) == (t2,)
+    assert paste_targets(Project.from_audio(a), cb, None) is None
+    r = paste(q, cb, 100, paste_targets(q, cb, None))
+    assert r.tracks[0] == p.tracks[0]
+    np.testing.assert_array_equal(r.tracks[1].read(0, 600), p.tracks[1].read(0, 600))
 
 
 def test_selection_errors_are_sentences() -> None:

@@ -1,0 +1,158 @@
+"""Cut, copy, paste and delete act on the lanes the selection covers: the other tracks keep every
+sample and their length; the edited track closes its gap (as in Audacity); undo restores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gui_helpers import click, drag, open_file
+
+from sa3_studio.document.arrange import place_on_new_track
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import SAMPLE_RATE as SR
+from sa3_studio.document.project import Project
+from sa3_studio.ui.main_window import MainWindow
+
+
+def _tone(seconds: float, freq: float, level: float) -> AudioData:
+    t = np.arange(round(seconds * SR)) / SR
+    wave = (level * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+    return AudioData.from_array(np.stack([wave, wave]), copy=False)
+
+
+@pytest.fixture
+def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWindow, str, str]:
+    """The 16 s song, and a 'Bells' track holding a 4 s tone from 2 s to 6 s."""
+    open_file(qtbot, window, song_file)
+    doc = window.services.document
+    first = doc.project.tracks[0].id
+    new: list[str] = []
+
+    def add(p: Project) -> Project:
+        p, tid = place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")
+        new.append(tid)
+        return p
+
+    assert doc.apply("New Track", add)
+    return window, first, new[0]
+
+
+def _whole(project: Project, track_id: str) -> np.ndarray:
+    t = project.track(track_id)
+    return t.read(0, t.end)
+
+
+def test_cut_in_one_lane_cuts_only_that_track_and_paste_puts_it_back(
+    qtbot, two_tracks, no_mouse_rate_limit
+):
+    window, song, bells = two_tracks
+    doc, s, tl = window.services.document, window.services.session, window.timeline
+    vp = tl.plot.viewport()
+    before = doc.project
+    song_audio, bells_audio = _whole(before, song), _whole(before, bells)
+    song_end, bells_end = before.track(song).end, before.track(bells).end
+
+    drag(vp, tl.viewport_pos_of(3 * SR, 0.75), tl.viewport_pos_of(4 * SR, 0.75))
+    assert s.selection_tracks() == (bells,)
+    ((a, b),) = s.selection()
+    window.actions["edit.cut"].trigger()
+
+    after = doc.project
+    # The song's track keeps every sample and its length.
+    assert after.track(song).end == song_end
+    np.testing.assert_array_equal(_whole(after, song), song_audio)
+    # The bells track closed its gap: shorter by the cut, the rest moved earlier.
+    assert after.track(bells).end == bells_end - (b - a)
+    np.testing.assert_array_equal(_whole(after, bells)[:, :a], bells_audio[:, :a])
+    np.testing.assert_array_equal(_whole(after, bells)[:, a:], bells_audio[:, b:])
+    clip = doc.clipboard
+    assert clip is not None
+    assert clip.track_ids == (bells,)
+    np.testing.assert_array_equal(clip.read(0), bells_audio[:, a:b])
+    # The cursor stays in the bells lane, so a paste puts the audio back there.
+    assert s.cursor == a
+    assert s.selection_tracks() == (bells,)
+
+    window.actions["edit.paste"].trigger()
+    np.testing.assert_array_equal(_whole(doc.project, bells), bells_audio)
+    np.testing.assert_array_equal(_whole(doc.project, song), song_audio)
+    assert doc.project.track(song).end == song_end
+
+    window.actions["edit.undo"].trigger()  # the paste
+    window.actions["edit.undo"].trigger()  # the cut
+    np.testing.assert_array_equal(_whole(doc.project, bells), bells_audio)
+    np.testing.assert_array_equal(_whole(doc.project, song), song_audio)
+    assert doc.project.track(bells).end == bells_end
+
+
+def test_delete_in_the_songs_lane_leaves_the_other_track_alone(
+    qtbot, two_tracks, no_mouse_rate_limit
+):
+    window, song, bells = two_tracks
+    doc, s, tl = window.services.document, window.services.session, window.timeline
+    vp = tl.plot.viewport()
+    before = doc.project
+    song_audio, bells_audio = _whole(before, song), _whole(before, bells)
+
+    drag(vp, tl.viewport_pos_of(1 * SR, 0.25), tl.viewport_pos_of(3 * SR, 0.25))
+    assert s.selection_tracks() == (song,)
+    ((a, b),) = s.selection()
+    window.actions["edit.delete"].trigger()
+
+    after = doc.project
+    np.testing.assert_array_equal(_whole(after, bells), bells_audio)
+    assert after.track(bells).end == before.track(bells).end
+    assert after.track(song).end == before.track(song).end - (b - a)
+    np.testing.assert_array_equal(_whole(after, song)[:, a:], song_audio[:, b:])
+    assert doc.undo_text().startswith("Undo Delete")
+
+    window.actions["edit.undo"].trigger()
+    np.testing.assert_array_equal(_whole(doc.project, song), song_audio)
+    assert doc.project.track(song).end == before.track(song).end
+
+
+def test_copy_from_one_lane_pastes_into_the_lane_clicked(qtbot, two_tracks, no_mouse_rate_limit):
+    window, song, bells = two_tracks
+    doc, s, tl = window.services.document, window.services.session, window.timeline
+    vp = tl.plot.viewport()
+    before = doc.project
+    song_audio, bells_audio = _whole(before, song), _whole(before, bells)
+
+    drag(vp, tl.viewport_pos_of(3 * SR, 0.75), tl.viewport_pos_of(4 * SR, 0.75))
+    ((a, b),) = s.selection()
+    window.actions["edit.copy"].trigger()
+    assert doc.project is before  # copying changes nothing
+
+    click(vp, tl.viewport_pos_of(10 * SR, 0.25))
+    assert s.selection_tracks() == (song,)
+    assert not s.selection()
+    at = s.cursor
+    window.actions["edit.paste"].trigger()
+
+    after = doc.project
+    np.testing.assert_array_equal(_whole(after, bells), bells_audio)
+    assert after.track(song).end == before.track(song).end + (b - a)
+    np.testing.assert_array_equal(_whole(after, song)[:, at : at + b - a], bells_audio[:, a:b])
+    np.testing.assert_array_equal(_whole(after, song)[:, :at], song_audio[:, :at])
+    np.testing.assert_array_equal(_whole(after, song)[:, at + b - a :], song_audio[:, at:])
+
+
+def test_a_selection_over_every_lane_cuts_every_track(qtbot, two_tracks, no_mouse_rate_limit):
+    window, song, bells = two_tracks
+    doc, s, tl = window.services.document, window.services.session, window.timeline
+    vp = tl.plot.viewport()
+    before = doc.project
+
+    drag(vp, tl.viewport_pos_of(3 * SR, 0.25), tl.viewport_pos_of(4 * SR, 0.75))
+    assert s.selection_tracks() == (song, bells)
+    ((a, b),) = s.selection()
+    window.actions["edit.cut"].trigger()
+    assert doc.project.track(song).end == before.track(song).end - (b - a)
+    assert doc.project.track(bells).end == before.track(bells).end - (b - a)
+    clip = doc.clipboard
+    assert clip is not None
+    assert len(clip.tracks) == 2
