@@ -1,4 +1,4 @@
-"""The regions list as a Qt table model: name, start, end, length and prompt, editable.
+"""The regions list as a Qt table model: name, track, start, end, length and prompt, editable.
 
 Edits go through the document controller (each one an undo step); the model refreshes itself
 from every new project snapshot.
@@ -17,8 +17,8 @@ from sa3_studio.document.region import Region
 from sa3_studio.document.timefmt import format_time, parse_time
 from sa3_studio.errors import EditError
 
-COLUMNS = ("Name", "Start", "End", "Length", "Takes", "Prompt")
-NAME, START, END, LENGTH, TAKES, PROMPT = range(len(COLUMNS))
+COLUMNS = ("Name", "Track", "Start", "End", "Length", "Takes", "Prompt")
+NAME, TRACK, START, END, LENGTH, TAKES, PROMPT = range(len(COLUMNS))
 EDITABLE = {NAME, START, END, PROMPT}
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -37,6 +37,7 @@ class RegionsModel(QAbstractTableModel):
         self._doc = doc
         self._regions: list[Region] = []
         self._takes: dict[str, int] = {}
+        self._track_names: dict[str, str] = {}
         doc.project_changed.connect(self._on_project)
         self._on_project(doc.project)
 
@@ -51,7 +52,13 @@ class RegionsModel(QAbstractTableModel):
                 return i
         return -1
 
+    def shows_tracks(self) -> bool:
+        """Whether the Track column means anything: the project has more than one track."""
+        return len(self._track_names) > 1
+
     def _on_project(self, project: Project) -> None:
+        names = {t.id: t.name or f"Track {i + 1}" for i, t in enumerate(project.tracks)}
+        self._track_names = names
         regions = sorted(project.regions, key=lambda r: (r.start, r.id))
         takes: dict[str, int] = {}
         for k in project.takes:
@@ -100,6 +107,8 @@ class RegionsModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             if col == NAME:
                 return r.name if (r.name or role == Qt.ItemDataRole.EditRole) else "(unnamed)"
+            if col == TRACK:
+                return self._track_names.get(r.track_id, "")
             if col == START:
                 return format_time(r.start, SAMPLE_RATE)
             if col == END:

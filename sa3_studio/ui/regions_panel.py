@@ -1,4 +1,5 @@
-"""The Regions panel: a table of regions (name, times, takes, prompt) that the user can edit."""
+"""The Regions panel: a table of regions (name, track, times, takes, prompt) that the user can
+edit; the Track column is shown only when the project has more than one track."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sa3_studio.app.regions_model import NAME, PROMPT, RegionsModel
+from sa3_studio.app.regions_model import NAME, PROMPT, TRACK, RegionsModel
 from sa3_studio.app.session import Session
 
 
@@ -118,6 +119,7 @@ class RegionsPanel(QWidget):
         sel.selectionChanged.connect(self._on_table_selection)
         session.selected_regions_changed.connect(self._on_session_selection)
         model.modelReset.connect(self._after_reset)
+        model.dataChanged.connect(self._show_track_column)
         self.table.doubleClicked.connect(self._on_double_click)
         self._after_reset()
 
@@ -125,7 +127,11 @@ class RegionsPanel(QWidget):
         empty = self._model.rowCount() == 0
         self.empty.setVisible(empty)
         self.table.setVisible(not empty)
+        self._show_track_column()
         self._on_session_selection()
+
+    def _show_track_column(self) -> None:
+        self.table.setColumnHidden(TRACK, not self._model.shows_tracks())
 
     def _on_table_selection(self, *_: QItemSelection) -> None:
         if self._syncing:

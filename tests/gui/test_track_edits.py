@@ -1,5 +1,6 @@
 """Cut, copy, paste and delete act on the lanes the selection covers: the other tracks keep every
-sample and their length; the edited track closes its gap (as in Audacity); undo restores."""
+sample and their length; the edited track closes its gap (as in Audacity); undo restores. The
+Regions panel names each region's track once there is more than one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from gui_helpers import click, drag, open_file
 
+from sa3_studio.app.regions_model import COLUMNS, TRACK
 from sa3_studio.document.arrange import place_on_new_track
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE as SR
@@ -156,3 +158,33 @@ def test_a_selection_over_every_lane_cuts_every_track(qtbot, two_tracks, no_mous
     clip = doc.clipboard
     assert clip is not None
     assert len(clip.tracks) == 2
+
+
+def test_the_regions_panel_names_each_regions_track_with_two_tracks(
+    qtbot, window: MainWindow, song_file: Path, no_mouse_rate_limit
+):
+    open_file(qtbot, window, song_file)
+    doc, s, tl = window.services.document, window.services.session, window.timeline
+    model, table = window.regions_model, window.regions_panel.table
+    assert COLUMNS[TRACK] == "Track"
+    s.set_selection([(SR, 2 * SR)])
+    window.actions["region.add"].trigger()
+    assert model.rowCount() == 1
+    # One track: the table looks as before, without a Track column.
+    assert table.isColumnHidden(TRACK)
+
+    def add(p: Project) -> Project:
+        return place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")[0]
+
+    assert doc.apply("New Track", add)
+    assert not table.isColumnHidden(TRACK)
+    assert model.index(0, TRACK).data() == "song"
+
+    vp = tl.plot.viewport()
+    drag(vp, tl.viewport_pos_of(3 * SR, 0.75), tl.viewport_pos_of(4 * SR, 0.75))
+    window.actions["region.add"].trigger()
+    assert [model.index(i, TRACK).data() for i in range(model.rowCount())] == ["song", "Bells"]
+
+    window.actions["edit.undo"].trigger()  # the region
+    window.actions["edit.undo"].trigger()  # the track
+    assert table.isColumnHidden(TRACK)
