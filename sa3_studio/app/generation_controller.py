@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,15 @@ from sa3_studio.app.generation import (
     seam_is_bad,
     takes_from_outcome,
 )
+from sa3_studio.app.levels import TruePeakMemo
 from sa3_studio.app.session import Session
+from sa3_studio.app.take_level import (
+    CLIP_DBTP,
+    LevelAnswer,
+    LeveledTake,
+    OverPeak,
+    level_take,
+)
 from sa3_studio.app.transport import Transport
 from sa3_studio.app.waveform_source import PyramidCache
 from sa3_studio.document.audio_data import AudioData, FloatArray
@@ -147,6 +156,7 @@ class GenerationController(QObject):
         model_changed(): the chosen model, or what is known about it, changed.
         error(title, message): something the user must read (a dialog).
         status(message): a passing note for the status bar.
+        over_peak_changed(choice): the remembered choice for takes over 0 dBTP changed.
     """
 
     overlays_changed = Signal()
@@ -158,6 +168,7 @@ class GenerationController(QObject):
     model_changed = Signal()
     error = Signal(str, str)
     status = Signal(str)
+    over_peak_changed = Signal(str)
 
     def __init__(
         self,
@@ -184,6 +195,11 @@ class GenerationController(QObject):
         self.pre_roll_s = DEFAULT_PRE_ROLL_S
         self.post_roll_s = DEFAULT_POST_ROLL_S
         self.last_options = GenerateOptions()
+        self.over_peak = OverPeak.ASK
+        """What accept does with a take over 0 dBTP (the remembered choice)."""
+        self.ask_over_peak: Callable[[int, float], LevelAnswer | None] | None = None
+        """Asks about a take over 0 dBTP: ``(take number, true peak)``; ``None``: cancel."""
+        self._true_peaks = TruePeakMemo()
         document.project_changed.connect(self._on_project_changed)
         engine.job_finished.connect(self._on_job_finished)
         engine.job_failed.connect(self._on_job_failed)
@@ -586,13 +602,24 @@ class GenerationController(QObject):
             return True
         return region.accepted_take_id != take.id
 
-    def accept(self, take_id: str, *, loudness_match: bool = False) -> bool:
+    def accept(
+        self, take_id: str, *, loudness_match: bool = False, over_peak: OverPeak | None = None
+    ) -> bool:
         """Splice a take into its region (one undoable step, with crossfades).
+
+        A take whose true peak is over 0 dBTP is never clipped silently: it is limited to
+        -1 dBTP, gained down to -1 dBTP or kept, as ``over_peak`` says, else as
+        :attr:`over_peak` says, asking :attr:`ask_over_peak` when that is ``ask`` (with no one
+        to ask, the take is limited). The history label says which.
 
         Args:
             take_id: the take.
             loudness_match: apply the gain measured when the take was made, so it sits at the
                 loudness of the song around it.
+            over_peak: what to do when the take is over 0 dBTP (this time only).
+
+        Returns:
+            False when the take could not be accepted or the question was cancelled.
         """
         project = self._doc.project
         try:
@@ -604,16 +631,46 @@ class GenerationController(QObject):
         if loudness_match:
             loudness = take.provenance.loudness
             gain = 0.0 if loudness is None else loudness.gain_db
+        level = self._level(take, gain, over_peak)
+        if level is None:
+            return False
         self._stop_audition()
         # A loop's take starts and ends with new audio that must meet itself: no crossfades.
         fade = 0.0 if take.provenance.mode == "loop" else self.crossfade_s
-        ok = self._doc.accept_take(take.region_id, take_id, crossfade_s=fade, gain_db=gain)
+        ok = self._doc.accept_take(
+            take.region_id,
+            take_id,
+            crossfade_s=fade,
+            gain_db=level.gain_db,
+            body=level.body,
+            note=level.note,
+        )
         if ok:
             self._current[take.region_id] = take_id
             note = f" with {gain:+.1f} dB to match the loudness" if gain else ""
-            self.status.emit(f"Take {take.number} accepted{note}.")
+            self.status.emit(f"Take {take.number} accepted{note}{level.note}.")
             self.overlays_changed.emit()
         return ok
+
+    def _level(self, take: Take, gain_db: float, over_peak: OverPeak | None) -> LeveledTake | None:
+        """What to splice for ``take`` (``None``: the user cancelled the question)."""
+        peak = self._true_peaks(take.audio)
+        choice = over_peak or self.over_peak
+        if peak + gain_db > CLIP_DBTP and choice is OverPeak.ASK:
+            answer = (
+                LevelAnswer(OverPeak.LIMIT)
+                if self.ask_over_peak is None
+                else self.ask_over_peak(take.number, peak + gain_db)
+            )
+            if answer is None or answer.choice is OverPeak.ASK:
+                return None
+            choice = answer.choice
+            if answer.remember:
+                self.over_peak = choice
+                self.over_peak_changed.emit(str(choice))
+        if choice is OverPeak.ASK:
+            choice = OverPeak.KEEP  # under 0 dBTP: nothing to do
+        return level_take(take.audio, choice, loudness_db=gain_db, peak_dbtp=peak)
 
     def discard(self, take_id: str) -> bool:
         """Delete a take (one undoable step)."""

@@ -287,6 +287,7 @@ def accept_take(
     *,
     crossfade_s: float = DEFAULT_CROSSFADE_S,
     gain_db: float = 0.0,
+    body: AudioData | None = None,
 ) -> Project:
     """Splice a take into its region's track and mark it accepted.
 
@@ -302,10 +303,12 @@ def accept_take(
         take_id: one of the region's takes.
         crossfade_s: length of each crossfade in seconds (0 for a hard cut).
         gain_db: gain applied to the take first (e.g. a loudness match computed by the caller).
+        body: audio spliced instead of the take's own, shaped like it (e.g. the take through a
+            true-peak limiter, made by the caller); ``gain_db`` applies to it.
 
     Raises:
         EditError: missing region or take, a take of another region, a take whose length no
-            longer matches the region, or a bad crossfade or gain.
+            longer matches the region, a body of another shape, or a bad crossfade or gain.
     """
     region = project.region(region_id)
     take = project.take(take_id)
@@ -326,10 +329,15 @@ def accept_take(
         raise EditError("The take's gain must be between -60 dB and +60 dB.")
     track = project.track(region.track_id)
     length = region.length
-    if gain_db == 0.0:
+    if body is None:
         body = take.audio
-    else:
-        scaled = take.audio.samples.astype(np.float64) * 10.0 ** (gain_db / 20.0)
+    elif body.samples.shape != take.audio.samples.shape:
+        raise EditError(
+            f"The audio given for take {take.number} is shaped {body.samples.shape}, the take "
+            f"{take.audio.samples.shape}; splice audio of the take's own length and channels."
+        )
+    if gain_db != 0.0:
+        scaled = body.samples.astype(np.float64) * 10.0 ** (gain_db / 20.0)
         body = AudioData.from_array(scaled.astype(np.float32), copy=False)
     fade = splice_frames(length, round(crossfade_s * SAMPLE_RATE))
     if fade == 0:

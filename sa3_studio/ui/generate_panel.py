@@ -78,6 +78,7 @@ from sa3_studio.ui.focus import wheel_only_when_focused
 from sa3_studio.ui.generation_actions import bind_generation_actions
 from sa3_studio.ui.generation_choices import remember_choices
 from sa3_studio.ui.models_dialog import ModelsDialog
+from sa3_studio.ui.over_peak_dialog import install_over_peak
 from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
 from sa3_studio.ui.timeline import TimelineWidget
 
@@ -1141,6 +1142,7 @@ def install_generation_ui(
     controller.status.connect(lambda text: window.status(text))
     controller.takes_added.connect(on_takes)
     takes.copy_settings.connect(panel.apply_options)
+    install_over_peak(controller, window if isinstance(window, QWidget) else None, settings)
     if settings is not None:  # the user's model, takes, LoRAs, prefix and sampler
         for note in remember_choices(panel, controller, settings):
             window.status(note)
