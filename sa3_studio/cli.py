@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--dir", action="append", default=[], help="extra folder to search")
     md = msub.add_parser("download", help="download a model (explicit, needs network)")
     md.add_argument("name", help="model name, e.g. small-music")
-    md.add_argument("--dir", default=None, help="download into this folder (default ./models)")
+    md.add_argument(
+        "--dir", default=None, help="download into this folder (default: the Hugging Face cache)"
+    )
     mv = msub.add_parser("verify", help="check that model files are complete and readable")
     mv.add_argument("name", nargs="?", default=None, help="model name or folder (default: all)")
     mv.add_argument("--dir", action="append", default=[], help="extra folder to search")

@@ -9,9 +9,14 @@ Models are searched, in this order, in:
 
 1. the folder from the settings (``settings_dir``);
 2. every folder in ``SA3_STUDIO_MODELS`` (an ``os.pathsep``-separated list);
-3. ``./models``;
-4. the Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
+3. the per-user data folder, ``$XDG_DATA_HOME/sa3-studio/models`` (see :func:`user_models_dir`);
+4. the ``models`` folder beside the program (a packaged app's folder, or the source checkout),
+   when it exists or the app is packaged;
+5. ``./models`` of the current directory, only when it exists;
+6. the Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
    ``~/.cache/huggingface/hub``), laid out as ``models--ORG--NAME/snapshots/REV/...``.
+
+The editor and the command line both search exactly these places (:func:`search_locations`).
 
 A search folder may itself be a model folder, or hold model folders one level down.
 
@@ -405,7 +410,8 @@ class SearchLocation:
 
     Attributes:
         path: the folder.
-        source: how it was configured: "settings", "SA3_STUDIO_MODELS", "./models", "hf-cache".
+        source: how it was configured: "settings", "SA3_STUDIO_MODELS", "user folder",
+            "app folder", "./models", "hf-cache".
     """
 
     path: Path
@@ -432,18 +438,48 @@ def hf_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return cache.expanduser() / "huggingface" / "hub"
 
 
+def user_models_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user models folder: ``$XDG_DATA_HOME/sa3-studio/models``.
+
+    Without ``XDG_DATA_HOME``: ``%LOCALAPPDATA%`` on Windows, ``~/Library/Application Support``
+    on macOS, else ``~/.local/share``.
+    """
+    env = os.environ if env is None else env
+    if env.get("XDG_DATA_HOME"):
+        base = Path(env["XDG_DATA_HOME"]).expanduser()
+    elif sys.platform == "win32" and env.get("LOCALAPPDATA"):
+        base = Path(env["LOCALAPPDATA"])
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path.home() / ".local" / "share"
+    return base / "sa3-studio" / "models"
+
+
+def app_models_dir() -> Path:
+    """The ``models`` folder beside the program: the packaged app's folder, or the source
+    checkout's ``models/`` (next to the ``sa3_studio`` package)."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"
+
+
 def search_locations(
     settings_dir: str | Path | None = None,
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
+    app_dir: str | Path | None = None,
 ) -> list[SearchLocation]:
     """The folders searched for models, in priority order (duplicates removed).
 
     Args:
         settings_dir: the models folder chosen in the settings, if any.
         env: environment variables (default ``os.environ``).
-        cwd: the folder ``./models`` is relative to (default the current directory).
+        cwd: the folder ``./models`` is relative to (default the current directory); it is
+            searched only when it exists, so where the program was started matters little.
+        app_dir: the models folder beside the program (default :func:`app_models_dir`); listed
+            when it exists or the app is packaged.
     """
     env = os.environ if env is None else env
     base = Path.cwd() if cwd is None else Path(cwd)
@@ -453,10 +489,12 @@ def search_locations(
     for part in env.get("SA3_STUDIO_MODELS", "").split(os.pathsep):
         if part.strip():
             found.append(SearchLocation(Path(part.strip()).expanduser(), "SA3_STUDIO_MODELS"))
-    found.append(SearchLocation(base / "models", "./models"))
-    if getattr(sys, "frozen", False):
-        # A packaged app started from the desktop menu runs in $HOME: look beside the app too.
-        found.append(SearchLocation(Path(sys.executable).parent / "models", "app folder"))
+    found.append(SearchLocation(user_models_dir(env), "user folder"))
+    beside = app_models_dir() if app_dir is None else Path(app_dir)
+    if getattr(sys, "frozen", False) or beside.is_dir():
+        found.append(SearchLocation(beside, "app folder"))
+    if (base / "models").is_dir():
+        found.append(SearchLocation(base / "models", "./models"))
     found.append(SearchLocation(hf_cache_dir(env), "hf-cache"))
     unique: list[SearchLocation] = []
     seen: set[Path] = set()

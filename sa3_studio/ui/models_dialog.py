@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -255,8 +255,13 @@ class ModelsDialog(QDialog):
             places.insert(
                 1, "<code>SA3_STUDIO_MODELS</code>: <i>not set</i> (folders, separated like PATH)"
             )
+        keys = QKeySequence("Ctrl+,").toString(QKeySequence.SequenceFormat.NativeText)
         text = "<p>SA3 Studio looks for models in:</p><ul>"
         text += "".join(f"<li>{p}</li>" for p in places) + "</ul>"
+        text += (
+            "<p>The models folder of the Settings is chosen with Add Folder… here, or in "
+            f"Edit › Settings… ({html.escape(keys)}) under Models.</p>"
+        )
         if found:
             rows = []
             for m in found:

@@ -48,13 +48,14 @@ def user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(folder))
     monkeypatch.setenv("SA3_STUDIO_MODELS", "")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     yield AppSettings(QSettings("SA3 Studio", "SA3 Studio"))
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, default)
 
 
 def test_get_models_shows_every_place_and_adds_a_folder(
-    qtbot: Any, user_settings: AppSettings, shelf: Path
+    qtbot: Any, user_settings: AppSettings, shelf: Path, tmp_path: Path
 ) -> None:
     catalog = registry_catalog(lambda: user_settings.preferences().models_folder)
 
@@ -68,8 +69,11 @@ def test_get_models_shows_every_place_and_adds_a_folder(
     text = dialog.places.text()
     assert "Models folder of the Settings: <i>not set</i>" in text
     assert "SA3_STUDIO_MODELS</code>: <i>not set</i>" in text
-    assert "(./models)" in text
+    # The per-user folder is a place; ./models of the current directory only when it exists.
+    assert f"{tmp_path / 'data' / 'sa3-studio' / 'models'} (user folder)" in text
+    assert "(./models)" not in text
     assert "(hf-cache)" in text
+    assert "Edit › Settings… (Ctrl+,)" in text
     assert "No model folder was found" in text
     assert dialog.add_folder_button.isEnabled()
 
@@ -98,3 +102,21 @@ def test_the_command_line_searches_the_editors_places(
     assert f"{shelf} (settings)" in out
     assert any(line.startswith("my-model") and "INCOMPLETE" in line for line in out.splitlines())
     assert "conditioner_tiny" not in out
+    assert f"{Path('data') / 'sa3-studio' / 'models'} (user folder)" in out
+    assert "(./models)" not in out
+
+
+def test_models_in_the_user_folder_are_listed_by_the_editor_and_the_command_line(
+    qtbot: Any, capsys: pytest.CaptureFixture[str], user_settings: AppSettings, tmp_path: Path
+) -> None:
+    user = tmp_path / "data" / "sa3-studio" / "models" / "mine"
+    user.mkdir(parents=True)
+    (user / "model_config.json").write_text(
+        json.dumps({"model_type": "diffusion_cond", "sample_rate": 44100}), encoding="utf-8"
+    )
+    dialog = ModelsDialog(registry_catalog(lambda: ""), "", set_models_folder=None)
+    qtbot.addWidget(dialog)
+    assert "<b>mine</b> — incomplete:" in dialog.places.text()
+    assert cli_main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("mine") and "[user folder]" in line for line in out.splitlines())

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from sa3_studio.cli import CLI_SAMPLERS, main
+from sa3_studio.engine import registry
 from sa3_studio.engine.api import SAMPLERS
 from sa3_studio.engine.synthetic import make_random_model
 
@@ -40,6 +41,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty.mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(empty))
     monkeypatch.delenv("SA3_STUDIO_MODELS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setattr(registry, "app_models_dir", lambda: tmp_path / "no-app-folder")
     monkeypatch.chdir(tmp_path)
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,11 +36,18 @@ from sa3_studio.engine.registry import (
     resolve,
     resolve_info,
     search_locations,
+    user_models_dir,
     verify,
 )
 from sa3_studio.errors import Sa3Error, WeightsError
 
 SMALL_REPO = "stabilityai/stable-audio-3-small-music"
+
+
+@pytest.fixture(autouse=True)
+def _no_app_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models a developer keeps in the checkout's models/ folder stay out of these tests."""
+    monkeypatch.setattr(registry, "app_models_dir", lambda: tmp_path / "no-app-folder")
 
 
 # ------------------------------------------------------------------ helpers: folders on disk
@@ -112,7 +120,7 @@ def make_hf_cache_repo(hub: Path, repo_id: str, source: Path, rev: str = "abc123
 
 
 def env_for(hub: Path, *models_dirs: Path) -> dict[str, str]:
-    env = {"HF_HUB_CACHE": str(hub)}
+    env = {"HF_HUB_CACHE": str(hub), "XDG_DATA_HOME": str(hub.parent / "xdg-data")}
     if models_dirs:
         env["SA3_STUDIO_MODELS"] = os.pathsep.join(str(p) for p in models_dirs)
     return env
@@ -251,18 +259,50 @@ def test_search_locations_order(tmp_path: Path) -> None:
     env = {
         "SA3_STUDIO_MODELS": f"{a}{os.pathsep}{b}{os.pathsep}",
         "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
     }
-    locs = search_locations(tmp_path / "settings", env=env, cwd=tmp_path / "cwd")
+    app = tmp_path / "app" / "models"
+    app.mkdir(parents=True)
+    (tmp_path / "cwd" / "models").mkdir(parents=True)
+    locs = search_locations(tmp_path / "settings", env=env, cwd=tmp_path / "cwd", app_dir=app)
     assert [(loc.path, loc.source) for loc in locs] == [
         (tmp_path / "settings", "settings"),
         (a, "SA3_STUDIO_MODELS"),
         (b, "SA3_STUDIO_MODELS"),
+        (tmp_path / "data" / "sa3-studio" / "models", "user folder"),
+        (app, "app folder"),
         (tmp_path / "cwd" / "models", "./models"),
         (tmp_path / "hub", "hf-cache"),
     ]
     # the same folder twice is searched once
-    locs = search_locations(a, env={"SA3_STUDIO_MODELS": str(a), "HF_HUB_CACHE": str(b)}, cwd=a)
-    assert [loc.source for loc in locs] == ["settings", "./models", "hf-cache"]
+    env = {"SA3_STUDIO_MODELS": str(a), "HF_HUB_CACHE": str(b), "XDG_DATA_HOME": str(b)}
+    locs = search_locations(a, env=env, cwd=tmp_path / "cwd", app_dir=tmp_path / "cwd" / "models")
+    assert [loc.source for loc in locs] == ["settings", "user folder", "app folder", "hf-cache"]
+
+
+def test_missing_app_and_current_folders_are_not_searched(tmp_path: Path) -> None:
+    """./models of wherever the program was started counts only when it exists; so does the
+    folder beside an unpackaged program. The per-user folder is always a place."""
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    locs = search_locations(env=env, cwd=tmp_path, app_dir=tmp_path / "nowhere")
+    assert [(loc.path, loc.source) for loc in locs] == [
+        (tmp_path / "data" / "sa3-studio" / "models", "user folder"),
+        (tmp_path / "hub", "hf-cache"),
+    ]
+
+
+def test_user_models_dir_rules(tmp_path: Path) -> None:
+    assert user_models_dir({"XDG_DATA_HOME": "/d"}) == Path("/d/sa3-studio/models")
+    if os.name == "posix" and sys.platform != "darwin":
+        expected = Path.home() / ".local" / "share" / "sa3-studio" / "models"
+        assert user_models_dir({}) == expected
+
+
+def test_a_model_in_the_user_folder_is_found(tmp_path: Path, vectors_dir: Path) -> None:
+    env = env_for(tmp_path / "hub")
+    make_same_folder(user_models_dir(env) / "same-s", vectors_dir)
+    (info,) = discover(env=env, cwd=tmp_path)
+    assert (info.name, info.source) == ("same-s", "user folder")
 
 
 def test_hf_cache_dir_rules(tmp_path: Path) -> None:
@@ -411,7 +451,7 @@ def test_resolve_not_found_lists_searched(tmp_path: Path) -> None:
     with pytest.raises(Sa3Error) as info:
         resolve("medium", tmp_path / "settings", env=env, cwd=tmp_path)
     msg = str(info.value)
-    for place in ("settings", "extra", "models", "hub"):
+    for place in ("settings", "extra", "xdg-data/sa3-studio/models", "hub"):
         assert str(tmp_path / place) in msg
     assert "sa3-studio models download medium" in msg
     with pytest.raises(Sa3Error, match="official models: small-music"):
