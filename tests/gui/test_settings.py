@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from gui_helpers import open_file, prompts_of
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
 from sa3_studio.app.export_request import ExportWhat, FormatChoice
@@ -131,6 +131,29 @@ def test_settings_from_the_menu_apply_at_once(qtbot: Any, window: MainWindow) ->
     assert palette_window == LIGHT.window
     assert window.services.settings.preferences().theme == "light"
     window.set_theme(DARK)
+
+
+def test_settings_is_where_users_look_with_the_usual_key(
+    qtbot: Any, window: MainWindow, song_file: Path
+) -> None:
+    """Settings… sits in the Edit menu, answers Ctrl+, (even from the waveform) and is in the
+    F1 list."""
+    act = window.actions["edit.preferences"]
+    assert act.text().replace("&", "") == "Settings…"
+    assert act in window.menus["Edit"].actions()
+    assert act.toolTip() == "Settings (Ctrl+,)"
+    window.actions["help.shortcuts"].trigger()
+    rows = {c: k for _, c, k in prompts_of(window).shortcut_rows}
+    assert rows["Settings"] == "Ctrl+,"
+
+    open_file(qtbot, window, song_file)
+    asked: list[Preferences] = []
+    prompts = prompts_of(window)
+    prompts.settings = lambda prefs, _devices: asked.append(prefs)  # type: ignore[method-assign]
+    window.activateWindow()
+    window.timeline.plot.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClick(window.timeline.plot, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    assert asked == [window.services.settings.preferences()]
 
 
 def test_view_toggles_are_remembered(qtbot: Any, window: MainWindow, tmp_path: Path) -> None:
