@@ -287,6 +287,15 @@ class DocumentController(QObject):
             return False
         return True
 
+    def _on_tracks(self, label: str, track_ids: Sequence[str] | None) -> str:
+        """``label`` naming the tracks edited, when they are some of several ("Cut 0:01–0:02
+        on 'Bells'")."""
+        tracks = self.project.tracks
+        names = [t.name or t.id for t in tracks if track_ids and t.id in track_ids]
+        if len(tracks) < 2 or not names or len(names) == len(tracks):
+            return label
+        return label + " on " + ", ".join(f"'{n}'" for n in names)
+
     def copy(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
         """Copy one span of ``track_ids`` (default: every track) to the clipboard (not an undo
         step)."""
@@ -311,7 +320,7 @@ class DocumentController(QObject):
         except EditError as exc:
             self.error.emit(str(exc))
             return False
-        label = range_label("Cut", *span)
+        label = self._on_tracks(range_label("Cut", *span), track_ids)
         if self.apply(label, lambda p: edits.delete_range(p, *span, track_ids)):
             self._clipboard = clip
             return True
@@ -327,12 +336,10 @@ class DocumentController(QObject):
         if clip is None:
             self.error.emit("The clipboard is empty; copy or cut some audio first.")
             return 0
-        label = range_label("Paste", at, at + clip.length)
-
-        def run(p: Project) -> Project:
-            return edits.paste(p, clip, at, edits.paste_targets(p, clip, track_ids))
-
-        return clip.length if self.apply(label, run) else 0
+        targets = edits.paste_targets(self.project, clip, track_ids)
+        label = self._on_tracks(range_label("Paste", at, at + clip.length), targets)
+        ok = self.apply(label, lambda p: edits.paste(p, clip, at, targets))
+        return clip.length if ok else 0
 
     def delete(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
         """Delete every span of ``track_ids`` (default: every track) and close the gaps on
@@ -346,7 +353,7 @@ class DocumentController(QObject):
                 p = edits.delete_range(p, a, b, track_ids)
             return p
 
-        return self.apply(_spans_label("Delete", ranges), run)
+        return self.apply(self._on_tracks(_spans_label("Delete", ranges), track_ids), run)
 
     def silence(self, ranges: Sequence[Range], *, track_ids: Sequence[str] | None = None) -> bool:
         """Replace every span with silence, keeping the length (one undo step).

@@ -159,13 +159,20 @@ def delete_range(
     """Remove ``[start, end)`` from the given tracks and close the gap (ripple delete).
 
     Regions after the span move left; regions overlapping it shrink; regions entirely inside it
-    are removed together with their takes.
+    are removed together with their takes. Tracks not named keep every sample and their length.
 
     Raises:
-        EditError: the selection is empty, outside the song, or names a missing track.
+        EditError: the selection is empty, outside the song or after the end of every given
+            track, or names a missing track.
     """
     tracks = _targets(project, track_ids)
     start, end = _span(project, start, end)
+    if all(t.end <= start for t in tracks):
+        names = ", ".join(f"'{t.name}'" if t.name else "the chosen track" for t in tracks)
+        raise EditError(
+            f"The selection {format_range(start, end)} lies after the end of {names} "
+            f"({format_time(max(t.end for t in tracks))}); select audio inside the track."
+        )
     new_tracks = [delete_span(t, start, end) for t in tracks]
     regions, gone = regions_after_delete(project.regions, [t.id for t in tracks], start, end)
     project = dataclasses.replace(project, tracks=_replace_tracks(project, new_tracks))

@@ -17,6 +17,7 @@ from sa3_studio.document.arrange import place_on_new_track
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE as SR
 from sa3_studio.document.project import Project
+from sa3_studio.document.timefmt import range_label
 from sa3_studio.ui.main_window import MainWindow
 
 
@@ -43,6 +44,10 @@ def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWin
     return window, first, new[0]
 
 
+def _span_text(a: int, b: int) -> str:
+    return range_label("", a, b).strip()
+
+
 def _whole(project: Project, track_id: str) -> np.ndarray:
     t = project.track(track_id)
     return t.read(0, t.end)
@@ -62,6 +67,7 @@ def test_cut_in_one_lane_cuts_only_that_track_and_paste_puts_it_back(
     assert s.selection_tracks() == (bells,)
     ((a, b),) = s.selection()
     window.actions["edit.cut"].trigger()
+    assert doc.undo_text() == f"Undo Cut {_span_text(a, b)} on 'Bells'"
 
     after = doc.project
     # The song's track keeps every sample and its length.
@@ -80,6 +86,7 @@ def test_cut_in_one_lane_cuts_only_that_track_and_paste_puts_it_back(
     assert s.selection_tracks() == (bells,)
 
     window.actions["edit.paste"].trigger()
+    assert doc.undo_text() == f"Undo Paste {_span_text(a, b)} on 'Bells'"
     np.testing.assert_array_equal(_whole(doc.project, bells), bells_audio)
     np.testing.assert_array_equal(_whole(doc.project, song), song_audio)
     assert doc.project.track(song).end == song_end
@@ -110,7 +117,7 @@ def test_delete_in_the_songs_lane_leaves_the_other_track_alone(
     assert after.track(bells).end == before.track(bells).end
     assert after.track(song).end == before.track(song).end - (b - a)
     np.testing.assert_array_equal(_whole(after, song)[:, a:], song_audio[:, b:])
-    assert doc.undo_text().startswith("Undo Delete")
+    assert doc.undo_text() == f"Undo Delete {_span_text(a, b)} on 'song'"
 
     window.actions["edit.undo"].trigger()
     np.testing.assert_array_equal(_whole(doc.project, song), song_audio)
@@ -153,6 +160,7 @@ def test_a_selection_over_every_lane_cuts_every_track(qtbot, two_tracks, no_mous
     assert s.selection_tracks() == (song, bells)
     ((a, b),) = s.selection()
     window.actions["edit.cut"].trigger()
+    assert doc.undo_text() == f"Undo Cut {_span_text(a, b)}"  # every track: no names
     assert doc.project.track(song).end == before.track(song).end - (b - a)
     assert doc.project.track(bells).end == before.track(bells).end - (b - a)
     clip = doc.clipboard

@@ -186,6 +186,9 @@ def test_a_cut_on_one_track_keeps_the_other_and_pastes_back_where_it_came_from()
     assert paste_targets(q, cb, None) == (t2,)
     assert paste_targets(q, cb, ["track-1", t2]) == (t2,)
     assert paste_targets(Project.from_audio(a), cb, None) is None
+    # A span past the end of the chosen track is refused with a sentence, not ignored.
+    with pytest.raises(EditError, match=r"after the end of 'Two' \(0:00\.011\)"):
+        delete_range(q, 700, 900, [t2])
     r = paste(q, cb, 100, paste_targets(q, cb, None))
     assert r.tracks[0] == p.tracks[0]
     np.testing.assert_array_equal(r.tracks[1].read(0, 600), p.tracks[1].read(0, 600))
