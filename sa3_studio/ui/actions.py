@@ -70,7 +70,12 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("edit.undo", "&Undo", "Edit", (Key.Undo,), "Undo the last edit", icon="undo"),
     ActionSpec("edit.redo", "&Redo", "Edit", (Key.Redo,), "Redo the edit you undid", icon="redo"),
     ActionSpec(
-        "edit.cut", "Cu&t", "Edit", (Key.Cut,), "Cut the selection to the clipboard", icon="cut"
+        "edit.cut",
+        "Cu&t",
+        "Edit",
+        (Key.Cut,),
+        "Cut the selection to the clipboard; later audio on its tracks moves earlier",
+        icon="cut",
     ),
     ActionSpec("edit.copy", "&Copy", "Edit", (Key.Copy,), "Copy the selection", icon="copy"),
     ActionSpec(
@@ -78,10 +83,16 @@ SPECS: tuple[ActionSpec, ...] = (
         "&Paste",
         "Edit",
         (Key.Paste,),
-        "Insert the clipboard at the cursor",
+        "Insert the clipboard at the cursor, in the lane clicked",
         icon="paste",
     ),
-    ActionSpec("edit.delete", "&Delete", "Edit", (Key.Delete, "Backspace"), "Delete the selection"),
+    ActionSpec(
+        "edit.delete",
+        "&Delete",
+        "Edit",
+        (Key.Delete, "Backspace"),
+        "Delete the selection and close the gap on its tracks (Silence keeps the length)",
+    ),
     ActionSpec(
         "edit.silence", "&Silence", "Edit", ("Ctrl+L",), "Replace the selection with silence"
     ),

@@ -63,10 +63,18 @@ def test_cut_in_one_lane_cuts_only_that_track_and_paste_puts_it_back(
     song_audio, bells_audio = _whole(before, song), _whole(before, bells)
     song_end, bells_end = before.track(song).end, before.track(bells).end
 
+    # A region on each track after the cut: only the bells' region moves with its audio.
+    (on_song,) = doc.add_regions([(5 * SR, 6 * SR)], track_ids=[song])
+    (on_bells,) = doc.add_regions([(5 * SR, 6 * SR)], track_ids=[bells])
+    before = doc.project
+
     drag(vp, tl.viewport_pos_of(3 * SR, 0.75), tl.viewport_pos_of(4 * SR, 0.75))
     assert s.selection_tracks() == (bells,)
     ((a, b),) = s.selection()
     window.actions["edit.cut"].trigger()
+    spans = {r.id: (r.start, r.end) for r in doc.project.regions}
+    assert spans[on_song] == (5 * SR, 6 * SR)
+    assert spans[on_bells] == (5 * SR - (b - a), 6 * SR - (b - a))
     assert doc.undo_text() == f"Undo Cut {_span_text(a, b)} on 'Bells'"
 
     after = doc.project
