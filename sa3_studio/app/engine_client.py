@@ -533,7 +533,7 @@ class ModelCatalog:
 
     Attributes:
         discover: the models on disk, in search order (settings folder, SA3_STUDIO_MODELS,
-            ./models, the Hugging Face cache).
+            the per-user folder, the program's folder, ./models, the Hugging Face cache).
         download: fetches an official model (explicit user action only); ``None`` offline.
         official: the models that can be downloaded.
         search_places: the folders searched now, as text for the user.

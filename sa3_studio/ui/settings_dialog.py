@@ -72,7 +72,7 @@ class SettingsDialog(QDialog):
         models = QWidget()
         form = QFormLayout(models)
         self.models_folder = QLineEdit(prefs.models_folder)
-        self.models_folder.setPlaceholderText("Default places (./models, SA3_STUDIO_MODELS, cache)")
+        self.models_folder.setPlaceholderText("Default places (per-user folder, cache)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_models)
         row = QHBoxLayout()
