@@ -107,6 +107,23 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
         help="longest stretch sent to the model at once (default: as long as it allows); "
         "longer sources go through windows around the regions",
     )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "--limit",
+        dest="level",
+        action="store_const",
+        const="limit",
+        default="keep",
+        help="new audio whose true peak is over -1 dBTP goes through a true-peak limiter to "
+        "-1 dBTP before it is spliced (the source's own samples are never touched)",
+    )
+    level.add_argument(
+        "--gain-to-ceiling",
+        dest="level",
+        action="store_const",
+        const="gain",
+        help="new audio whose true peak is over -1 dBTP is turned down, as a whole, to -1 dBTP",
+    )
     p.add_argument("--bpm", type=float, default=None, help="tempo added to the prompt")
     p.add_argument("--key", default=None, help="key added to the prompt, e.g. 'A minor'")
     p.add_argument(

@@ -646,6 +646,7 @@ def _generate(
     args: argparse.Namespace,
     console: _Console,
 ) -> tuple[FloatAudio, ...]:
+    from sa3_studio.workflow.level import Level
     from sa3_studio.workflow.run import run_plan
 
     t0 = time.perf_counter()
@@ -672,6 +673,7 @@ def _generate(
             audio,
             crossfade_frames=round(getattr(args, "crossfade_ms", 0.0) / 1000.0 * plan.rate),
             raw=bool(getattr(args, "raw", False)),
+            level=Level(getattr(args, "level", "keep")),
             on_step=on_step,
             on_window=on_window,
             cancel=token,
@@ -682,6 +684,11 @@ def _generate(
         raise Cancelled("Generation was interrupted; nothing was written.") from None
     console.end_bar()
     console.note(f"Generated in {time.perf_counter() - t0:.1f} s")
+    if outcome.model_peak_dbtp > 0.0:
+        console.note(
+            f"The model's output peaked at {outcome.model_peak_dbtp:+.1f} dBTP; the engine "
+            "clamps it to full scale."
+        )
     outputs = outcome.outputs
     if loop is not None:
         outputs = tuple(loop.unturn(o) for o in outputs)
@@ -701,6 +708,7 @@ def _write_outputs(
     formats: list[tuple[ExportFormat, tuple[str, ...]]],
 ) -> None:
     from sa3_studio.audio.files import ExportOptions, ExportTags, export_audio
+    from sa3_studio.audio.true_peak import true_peak_dbtp
     from sa3_studio.workflow.splice import to_channels
 
     takes = len(outputs)
@@ -721,10 +729,27 @@ def _write_outputs(
         # No dither: every sample outside the regions must come back exactly as it was read.
         options = ExportOptions(format=fmt, tags=tags, dither=False)
         written = export_audio(path, audio, plan.rate, options)
+        peak = true_peak_dbtp(audio)
         console.line(
             f"Wrote {written.path} ({written.frames / written.sample_rate:.3f} s, "
             f"{written.sample_rate} Hz, {written.channels} channel"
             f"{'s' if written.channels != 1 else ''}, {fmt.label})"
         )
+        if peak > 0.0:
+            console.note(_over_peak_note(written.path.name, peak, getattr(args, "level", "keep")))
         for notice in (*notices, *written.notices):
             console.note(notice)
+
+
+def _over_peak_note(name: str, peak: float, level: str) -> str:
+    """What to say about a written file whose true peak is over 0 dBTP."""
+    if level != "keep":
+        return (
+            f"{name}: true peak {peak:+.1f} dBTP, over 0 dBTP where the source's own audio (or a "
+            "crossfade into it) peaks; the new audio is at or under -1 dBTP."
+        )
+    return (
+        f"{name}: true peak {peak:+.1f} dBTP, over 0 dBTP: it clips on playback and after lossy "
+        "encoding. Run again with --limit (a true-peak limiter to -1 dBTP) or --gain-to-ceiling "
+        "(the new audio turned down to -1 dBTP)."
+    )

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from sa3_studio.engine.api import CancelToken, PipelineLike, StepCallback
 from sa3_studio.errors import GenerationError
+from sa3_studio.workflow.level import Level, level_audio
 from sa3_studio.workflow.loras import apply_loras
 from sa3_studio.workflow.plan import Mode, Plan, WindowPlan
 from sa3_studio.workflow.request import Settings, build_request, window_audio
@@ -41,6 +42,8 @@ class Outcome:
         seed: the seed used.
         weights_hash: the weights that made it ("" when the pipeline does not say).
         timings: seconds per phase, summed over the windows.
+        model_peak_dbtp: the highest true peak the engine measured in its output before
+            clamping it to full scale (-200 when the engine does not say).
     """
 
     plan: Plan
@@ -48,6 +51,7 @@ class Outcome:
     seed: int
     weights_hash: str
     timings: dict[str, float]
+    model_peak_dbtp: float = -200.0
 
 
 def run_plan(
@@ -58,6 +62,7 @@ def run_plan(
     *,
     crossfade_frames: int = 0,
     raw: bool = False,
+    level: Level = Level.KEEP,
     on_step: StepCallback | None = None,
     on_window: WindowCallback | None = None,
     cancel: CancelToken | None = None,
@@ -71,6 +76,8 @@ def run_plan(
         source: ``(channels, plan.source_frames)`` at ``plan.rate`` (``None`` for mode "new").
         crossfade_frames: fade at each region edge that borders the source.
         raw: write the model's whole decoded window instead of splicing (one window only).
+        level: new audio whose true peak is over -1 dBTP is limited, or gained down, to -1 dBTP
+            before it is spliced (the source's samples are never touched).
         on_step: ``(steps done, total)`` over all windows.
         on_window: called before each window.
         cancel: checked before every step.
@@ -101,6 +108,7 @@ def run_plan(
     whole: npt.NDArray[np.float32] | None = None
     timings: dict[str, float] = {}
     weights_hash = str(getattr(pipeline, "weights_hash", ""))
+    model_peak = -200.0
     for i, window in enumerate(plan.windows):
         token.raise_if_cancelled()
         if on_window is not None:
@@ -115,12 +123,20 @@ def run_plan(
 
         result = pipeline.generate(request, on_step=step, cancel=token)
         weights_hash = result.weights_hash or weights_hash
+        model_peak = max((model_peak, *result.true_peak_dbtp))
         for name, value in result.timings.items():
             timings[name] = timings.get(name, 0.0) + float(value)
         if raw or window.text_only:
             whole = whole_window(result, plan, window)
+            if level is not Level.KEEP:
+                whole = np.stack([level_audio(t, plan.rate, level) for t in whole])
         else:
             pieces = region_audio(result, plan, window)
+            if level is not Level.KEEP:
+                pieces = {
+                    k: np.stack([level_audio(t, plan.rate, level) for t in v])
+                    for k, v in pieces.items()
+                }
             new_audio.update(pieces)
             if working is not None:
                 for r in window.regions:
@@ -134,4 +150,4 @@ def run_plan(
             splice(source, plan, {k: v[t] for k, v in new_audio.items()}, crossfade_frames)
             for t in range(takes)
         )
-    return Outcome(plan, outputs, settings.seed, weights_hash, timings)
+    return Outcome(plan, outputs, settings.seed, weights_hash, timings, model_peak)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+from sa3_studio.audio.true_peak import true_peak_dbtp
 from sa3_studio.cli import CLI_SAMPLERS, main
 from sa3_studio.engine import registry
 from sa3_studio.engine.api import SAMPLERS
@@ -667,3 +668,72 @@ def test_vary_on_a_file_longer_than_a_window_goes_in_parts(
     assert result.shape == source.shape
     np.testing.assert_array_equal(result[4 * SR :], source[4 * SR :])
     assert not np.array_equal(result[: 3 * SR], source[: 3 * SR])
+
+
+# --------------------------------------------------------------------------------------------
+# output level: true peaks over 0 dBTP
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loud_model_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with its decoder's last mapping 4x louder (+12 dB: over 0 dBTP)."""
+    loud = tmp_path_factory.mktemp("cli-loud") / "tiny44k"
+    shutil.copytree(model_dir, loud)
+    weights = load_file(str(loud / "model.safetensors"))
+    for name in ("weight_g", "bias"):
+        key = f"pretransform.model.decoder.layers.3.mapping.{name}"
+        weights[key] = weights[key] * 4.0
+    save_file(weights, str(loud / "model.safetensors"))
+    return loud
+
+
+def _peak(path: Path) -> float:
+    audio, _ = sf.read(str(path), dtype="float32")
+    return true_peak_dbtp(audio.T)
+
+
+@pytest.mark.parametrize("option", [None, "--limit", "--gain-to-ceiling"])
+def test_a_result_over_0_dbtp_is_reported_and_the_options_level_it(
+    capsys: pytest.CaptureFixture[str], loud_model_dir: Path, tmp_path: Path, option: str | None
+) -> None:
+    out = tmp_path / "loud.wav"
+    extra = [option] if option else []
+    code, stdout, stderr = _run(
+        capsys, "generate", "--model", str(loud_model_dir), "-p", "warm pad",
+        "--duration", "3", "--seed", "17", "-o", str(out), *extra,
+    )  # fmt: skip
+    assert code == 0
+    peak = _peak(out)
+    assert "Wrote " in stdout
+    if option is None:
+        assert peak > 0.0
+        assert f"loud.wav: true peak {peak:+.1f} dBTP, over 0 dBTP" in stderr
+        assert "--limit" in stderr
+        assert "--gain-to-ceiling" in stderr
+    elif option == "--limit":
+        assert -1.5 < peak <= -0.99
+        assert "over 0 dBTP" not in stderr
+    else:
+        assert peak == pytest.approx(-1.0, abs=0.02)
+        assert "over 0 dBTP" not in stderr
+
+
+def test_limit_levels_only_the_inpainted_region(
+    capsys: pytest.CaptureFixture[str], loud_model_dir: Path, tmp_path: Path
+) -> None:
+    source = _write_source(tmp_path / "song.wav", 4.0)
+    out = tmp_path / "fixed.wav"
+    code, _, _ = _run(
+        capsys, "inpaint", "--model", str(loud_model_dir), "-p", "drum fill",
+        "--inpaint-audio", str(tmp_path / "song.wav"),
+        "--inpaint-start", "1.0", "--inpaint-end", "3.0",
+        "--seed", "4", "--limit", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0
+    result, _ = sf.read(str(out), dtype="float32")
+    keep = _outside(len(source), SR, [(1.0, 3.0)])
+    np.testing.assert_array_equal(result[keep], source[keep])
+    fade = round(0.025 * SR)
+    body = result[SR + fade : 3 * SR - fade]
+    assert -1.5 < true_peak_dbtp(body.T) <= -0.99
