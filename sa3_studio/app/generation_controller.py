@@ -652,6 +652,12 @@ class GenerationController(QObject):
             self.overlays_changed.emit()
         return ok
 
+    def set_over_peak(self, choice: OverPeak) -> None:
+        """Remember what accept does with a take over 0 dBTP (``ask``: ask each time)."""
+        if choice is not self.over_peak:
+            self.over_peak = choice
+            self.over_peak_changed.emit(str(choice))
+
     def _level(self, take: Take, gain_db: float, over_peak: OverPeak | None) -> LeveledTake | None:
         """What to splice for ``take`` (``None``: the user cancelled the question)."""
         peak = self._true_peaks(take.audio)
@@ -666,8 +672,7 @@ class GenerationController(QObject):
                 return None
             choice = answer.choice
             if answer.remember:
-                self.over_peak = choice
-                self.over_peak_changed.emit(str(choice))
+                self.set_over_peak(choice)
         if choice is OverPeak.ASK:
             choice = OverPeak.KEEP  # under 0 dBTP: nothing to do
         return level_take(take.audio, choice, loudness_db=gain_db, peak_dbtp=peak)

@@ -1142,7 +1142,8 @@ def install_generation_ui(
     controller.status.connect(lambda text: window.status(text))
     controller.takes_added.connect(on_takes)
     takes.copy_settings.connect(panel.apply_options)
-    install_over_peak(controller, window if isinstance(window, QWidget) else None, settings)
+    host = window if isinstance(window, QWidget) else None
+    install_over_peak(controller, host, settings, accept_button=takes.accept_button)
     if settings is not None:  # the user's model, takes, LoRAs, prefix and sampler
         for note in remember_choices(panel, controller, settings):
             window.status(note)

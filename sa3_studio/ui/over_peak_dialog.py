@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QMenu,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -22,12 +25,18 @@ from sa3_studio.app.generation_controller import GenerationController
 from sa3_studio.app.settings import AppSettings
 from sa3_studio.app.take_level import OVER_PEAK_SETTING, LevelAnswer, OverPeak, over_peak_from
 
-__all__ = ["OverPeakDialog", "install_over_peak"]
+__all__ = ["OverPeakDialog", "install_over_peak", "over_peak_menu"]
 
 CHOICES = (
     (OverPeak.LIMIT, "&Limit to -1 dBTP"),
     (OverPeak.GAIN, "&Gain down to -1 dBTP"),
     (OverPeak.KEEP, "&Keep as is"),
+)
+MENU = (
+    (OverPeak.ASK, "Over 0 dBTP: ask each time"),
+    (OverPeak.LIMIT, "Over 0 dBTP: limit to -1 dBTP"),
+    (OverPeak.GAIN, "Over 0 dBTP: gain down to -1 dBTP"),
+    (OverPeak.KEEP, "Over 0 dBTP: keep as is"),
 )
 
 
@@ -63,14 +72,37 @@ class OverPeakDialog(QDialog):
         self.accept()
 
 
+def over_peak_menu(controller: GenerationController, parent: QWidget | None = None) -> QMenu:
+    """A menu of the remembered choice (ask each time, limit, gain, keep), kept in step."""
+    menu = QMenu(parent)
+    menu.setObjectName("overPeakMenu")
+    group = QActionGroup(menu)
+    actions: dict[OverPeak, QAction] = {}
+    for choice, label in MENU:
+        action = menu.addAction(label)
+        action.setCheckable(True)
+        group.addAction(action)
+        action.triggered.connect(lambda _=False, c=choice: controller.set_over_peak(c))
+        actions[choice] = action
+
+    def show_current() -> None:
+        actions[controller.over_peak].setChecked(True)
+
+    menu.aboutToShow.connect(show_current)
+    show_current()
+    return menu
+
+
 def install_over_peak(
     controller: GenerationController,
     parent: QWidget | None,
     settings: AppSettings | None,
     *,
     dialog: Callable[[int, float], OverPeakDialog] | None = None,
+    accept_button: QToolButton | None = None,
 ) -> None:
-    """Let ``controller`` ask about takes over 0 dBTP and remember the answer in ``settings``."""
+    """Let ``controller`` ask about takes over 0 dBTP and remember the answer in ``settings``;
+    ``accept_button`` gets a menu of the remembered choice."""
     make = dialog or (lambda number, peak: OverPeakDialog(number, peak, parent))
 
     def ask(number: int, peak: float) -> LevelAnswer | None:
@@ -79,6 +111,9 @@ def install_over_peak(
         return box.answer
 
     controller.ask_over_peak = ask
+    if accept_button is not None:
+        accept_button.setMenu(over_peak_menu(controller, accept_button))
+        accept_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
     if settings is None:
         return
     store = settings.store

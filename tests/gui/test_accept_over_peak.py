@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QToolButton
 from test_generate_fakes import (
     SR,
     Env,
@@ -178,3 +178,25 @@ def test_the_dialog_answers_with_the_button_clicked(qtbot, env):
     assert env.controller.over_peak is OverPeak.ASK  # not remembered
     assert true_peak_dbtp(after[:, START + FADE : END - FADE]) <= -0.99
     assert "limited" in label
+
+
+def test_the_accept_button_menu_changes_the_remembered_choice(qtbot, env, tmp_path):
+    button = QToolButton()
+    qtbot.addWidget(button)
+    with temp_settings(tmp_path) as store:
+        store.setValue(OVER_PEAK_SETTING, "keep")
+        install_over_peak(env.controller, None, AppSettings(store), accept_button=button)
+        assert env.controller.over_peak is OverPeak.KEEP
+        menu = button.menu()
+        assert menu is not None
+        actions = {a.text(): a for a in menu.actions()}
+        menu.aboutToShow.emit()
+        assert actions["Over 0 dBTP: keep as is"].isChecked()
+        actions["Over 0 dBTP: ask each time"].trigger()
+        assert env.controller.over_peak is OverPeak.ASK
+        assert store.value(OVER_PEAK_SETTING) == "ask"
+        asked: list[int] = []
+        env.controller.ask_over_peak = lambda n, _p: asked.append(n) or None
+        (take,) = env.document.project.takes
+        assert not env.controller.accept(take.id)  # asked again, and cancelled
+        assert asked == [1]
