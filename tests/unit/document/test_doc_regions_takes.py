@@ -177,6 +177,23 @@ def test_accept_applies_gain_to_the_take() -> None:
     )
 
 
+def test_accept_splices_the_given_body_instead_of_the_take() -> None:
+    p, rid = with_region()
+    take = make_take(p, rid)
+    p = add_take(p, take)
+    body = AudioData.from_array(take.audio.samples * np.float32(0.25))
+    q = accept_take(p, rid, take.id, crossfade_s=100 / SR, body=body)
+    before, after = p.tracks[0].read(0, 8000), q.tracks[0].read(0, 8000)
+    assert np.array_equal(before[:, :1000], after[:, :1000])
+    assert np.array_equal(before[:, 3000:], after[:, 3000:])
+    expected = splice(before[:, 1000:3000], body.samples, 100)
+    np.testing.assert_array_equal(after[:, 1000:3000], expected)
+    assert q.region(rid).accepted_take_id == take.id
+    short = AudioData.from_array(take.audio.samples[:, :-1])
+    with pytest.raises(EditError, match=r"shaped \(2, 1999\), the take \(2, 2000\)"):
+        accept_take(p, rid, take.id, body=short)
+
+
 def test_accept_in_a_gap_creates_a_clip_and_over_two_clips_merges_them() -> None:
     p = Project.from_audio(noise(1000))
     p, _ = place_clip(p, "track-1", noise(1000, seed=3), 3000)
