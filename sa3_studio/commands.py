@@ -686,8 +686,8 @@ def _generate(
     console.note(f"Generated in {time.perf_counter() - t0:.1f} s")
     if outcome.model_peak_dbtp > 0.0:
         console.note(
-            f"The model's output peaked at {outcome.model_peak_dbtp:+.1f} dBTP; the engine "
-            "clamps it to full scale."
+            f"The model's output peaked at {outcome.model_peak_dbtp:+.1f} dBTP; it is kept "
+            "as float audio, not clipped."
         )
     outputs = outcome.outputs
     if loop is not None:

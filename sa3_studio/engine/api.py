@@ -81,6 +81,9 @@ class GenerationRequest:
         sampler: one of :data:`SAMPLERS`; ``None`` picks the model's default.
         decode_range: ``(start, end)`` seconds: decode only the latent frames that cover this
             span (the result's ``start_frame`` says where its audio begins).
+        clamp_output: clamp the audio to [-1, 1] as the official code does (hard clipping of
+            loud renders). ``False`` returns the float audio as decoded, so a true-peak limiter
+            or a gain can bring it under full scale without clipping (the editor and the CLI).
     """
 
     prompt: str | Sequence[str] = ""
@@ -100,6 +103,7 @@ class GenerationRequest:
     init_noise_level: float = 1.0
     sampler: str | None = None
     decode_range: tuple[float, float] | None = None
+    clamp_output: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,8 @@ class GenerationResult:
     """The decoded takes of one request.
 
     Attributes:
-        audio: ``(batch, channels, frames)`` float32 in [-1, 1].
+        audio: ``(batch, channels, frames)`` float32, in [-1, 1] unless the request set
+            ``clamp_output=False``.
         sample_rate: the model's sample rate.
         seed: the seed actually used (never -1).
         start_frame: request-time frame of ``audio[..., 0]`` (non-zero with ``decode_range``).

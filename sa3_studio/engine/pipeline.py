@@ -130,6 +130,8 @@ class _Job:
     """Of the sampler's state and times (float32 when the DiT runs in bfloat16)."""
     sigma_max: float
     """Starting noise level: 1, or the init noise level for audio-to-audio."""
+    clamp_output: bool = True
+    """Clamp the audio to [-1, 1] as the official code does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -640,6 +642,7 @@ class Pipeline:
             seed=seed,
             dtype=dtype,
             sigma_max=float(request.init_noise_level) if request.init_audio is not None else 1.0,
+            clamp_output=bool(request.clamp_output),
         )
 
     def encode_conditioning(self, job: _Job, negative_prompt: str | None) -> _Conditioning:
@@ -793,7 +796,7 @@ class Pipeline:
         trace: Trace | None = None,
     ) -> tuple[npt.NDArray[np.float32], int, tuple[float, ...]]:
         """Step 5: decode (optionally only a range), zero the padding, measure each take's true
-        peak, clamp to [-1, 1] (official) and truncate.
+        peak, clamp to [-1, 1] (official; unless the request keeps float audio) and truncate.
 
         Returns:
             ``(audio (B, channels, frames) float32, start_frame, true peak per take in dBTP
@@ -815,7 +818,8 @@ class Pipeline:
         if plan.truncate:
             audio = audio[..., : max(0, plan.output_samples[0] - start_frame)]
         peaks = true_peak_dbtp(audio)
-        audio = audio.clamp(-1.0, 1.0)
+        if job.clamp_output:
+            audio = audio.clamp(-1.0, 1.0)
         return audio.cpu().numpy(), start_frame, peaks
 
     def _decode(

@@ -271,6 +271,7 @@ def build_request(
             sampler=settings.sampler,
             seed=chosen_seed,
             batch_size=settings.takes,
+            clamp_output=False,
         )
     if audio is None:
         raise GenerationError("This window needs the source audio around its regions.")
@@ -290,4 +291,5 @@ def build_request(
         init_audio=audio if vary else None,
         init_noise_level=settings.vary_strength if vary else 1.0,
         decode_range=None if whole else decode_range(plan, window),
+        clamp_output=False,
     )

@@ -42,8 +42,8 @@ class Outcome:
         seed: the seed used.
         weights_hash: the weights that made it ("" when the pipeline does not say).
         timings: seconds per phase, summed over the windows.
-        model_peak_dbtp: the highest true peak the engine measured in its output before
-            clamping it to full scale (-200 when the engine does not say).
+        model_peak_dbtp: the highest true peak the engine measured in its output (the
+            workflow asks for unclamped float audio; -200 when the engine does not say).
     """
 
     plan: Plan

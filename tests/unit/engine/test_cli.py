@@ -711,7 +711,10 @@ def test_a_result_over_0_dbtp_is_reported_and_the_options_level_it(
         assert f"loud.wav: true peak {peak:+.1f} dBTP, over 0 dBTP" in stderr
         assert "--limit" in stderr
         assert "--gain-to-ceiling" in stderr
-        assert "The model's output peaked at +" in stderr  # before the engine's clamp
+        assert "The model's output peaked at +" in stderr
+        # The float file keeps the audio as decoded: nothing was hard-clipped at full scale.
+        written, _ = sf.read(str(out), dtype="float32")
+        assert float(np.abs(written).max()) > 1.0
     elif option == "--limit":
         assert -1.5 < peak <= -0.99
         assert "over 0 dBTP" not in stderr
