@@ -14,64 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "gui"))  # the synthesised song
+from shot_common import HERE, NoDialogs, grab, settle, start_app  # first: it finds gui_song
 
-import numpy as np  # noqa: E402
-from gui_song import write_song  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+# isort: split
+import numpy as np
+from gui_song import write_song
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from sa3_studio.app.generation import GenerateOptions  # noqa: E402
-from sa3_studio.app.qt_workarounds import guard_refcounts  # noqa: E402
-from sa3_studio.app.services import build_services  # noqa: E402
-from sa3_studio.audio.player import ManualBackend  # noqa: E402
-from sa3_studio.document.arrange import place_on_new_track  # noqa: E402
-from sa3_studio.document.audio_data import AudioData  # noqa: E402
-from sa3_studio.document.constants import SAMPLE_RATE  # noqa: E402
-from sa3_studio.ui.dialogs import Prompts, UnsavedChoice  # noqa: E402
-from sa3_studio.ui.main_window import MainWindow  # noqa: E402
-from sa3_studio.ui.theme import DARK, apply_theme  # noqa: E402
+from sa3_studio.app.generation import GenerateOptions
+from sa3_studio.app.services import build_services
+from sa3_studio.audio.player import ManualBackend
+from sa3_studio.document.arrange import place_on_new_track
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import SAMPLE_RATE
+from sa3_studio.ui.main_window import MainWindow
 
 SR = SAMPLE_RATE
 SIZE = (1366, 768)
-
-
-class _NoDialogs(Prompts):
-    def error(self, title: str, message: str) -> None:
-        print(f"error: {title}: {message}", file=sys.stderr)
-
-    def info(self, title: str, message: str) -> None:
-        pass
-
-    def ask_unsaved(self, name: str) -> UnsavedChoice:
-        return UnsavedChoice.DISCARD
-
-    def ask_recover(self, names: object) -> int | None:
-        return None
-
-
-def _settle(app: QApplication, ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-    app.processEvents()
-
-
-def _grab(widget: QWidget, path: Path, *, whole_screen: bool = True) -> None:
-    screen = QGuiApplication.primaryScreen()
-    shot = screen.grabWindow(0) if whole_screen and screen is not None else widget.grab()
-    if shot.isNull() or shot.width() < widget.width():
-        shot = widget.grab()
-    shot.save(str(path))
-    print(f"wrote {path} ({shot.width()}x{shot.height()})")
 
 
 def _bells(seconds: float) -> AudioData:
@@ -93,11 +56,7 @@ def _bells(seconds: float) -> AudioData:
 def main() -> int:
     """Build the window, stage a session, and save the screenshots."""
     work = Path(tempfile.mkdtemp(prefix="sa3-shot-"))
-    os.environ["SA3_STUDIO_DATA_DIR"] = str(work / "data")
-    app = QApplication(sys.argv[:1])
-    guard_refcounts()
-    app.setApplicationName("SA3 Studio")
-    apply_theme(app, DARK)
+    app = start_app(work)
     song = write_song(work / "Night Drive.wav", bars=24)
 
     from sa3_studio.engine.pipeline import load_pipeline
@@ -112,7 +71,7 @@ def main() -> int:
     )
     prefs = services.settings.preferences()
     services.settings.set_preferences(dataclasses.replace(prefs, models_folder=str(models)))
-    window = MainWindow(services, _NoDialogs(None))  # type: ignore[arg-type]
+    window = MainWindow(services, NoDialogs(None))  # type: ignore[arg-type]
     from sa3_studio.main import attach_generation
 
     def factory(path: object, **kwargs: object) -> object:
@@ -121,13 +80,13 @@ def main() -> int:
     ui = attach_generation(window, services, factory)
     window.setGeometry(0, 0, *SIZE)
     window.show()
-    _settle(app)
+    settle(app)
 
     loop = QEventLoop()
     services.document.project_changed.connect(loop.quit)
     window.open_path(song)
     loop.exec()
-    _settle(app)
+    settle(app)
 
     doc, s = services.document, services.session
     doc.set_tempo(120.0)
@@ -151,13 +110,13 @@ def main() -> int:
     done.exec()
     s.set_view(2 * bar / SR, 18 * bar / SR)
     s.set_cursor(13 * bar)
-    _settle(app, 1200)
-    _grab(window, HERE / "editor-tracks-1366.png")
+    settle(app, 1200)
+    grab(window, HERE / "editor-tracks-1366.png")
 
     dialog = ui.open_models_dialog(window, ui.generate_panel._catalog, str(models))
     dialog.move(window.x() + 120, window.y() + 60)
-    _settle(app, 800)
-    _grab(dialog, HERE / "get-models-1366.png", whole_screen=False)
+    settle(app, 800)
+    grab(dialog, HERE / "get-models-1366.png", whole_screen=False)
     dialog.close()
     window.close()
     if ui.engine is not None:
