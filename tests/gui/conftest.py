@@ -10,7 +10,7 @@ from typing import Any
 
 import pyqtgraph as pg
 import pytest
-from gui_helpers import ScriptedPrompts
+from gui_helpers import ScriptedPrompts, add_bells_track, open_file
 from gui_song import write_song
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
@@ -75,3 +75,12 @@ def no_mouse_rate_limit() -> Iterator[None]:
     pg.setConfigOption("mouseRateLimit", -1)
     yield
     pg.setConfigOption("mouseRateLimit", old)
+
+
+@pytest.fixture
+def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWindow, str, str]:
+    """The song opened in the window plus a 'Bells' track (see :func:`add_bells_track`):
+    ``(window, song track id, bells track id)``."""
+    open_file(qtbot, window, song_file)
+    first = window.services.document.project.tracks[0].id
+    return window, first, add_bells_track(window)

@@ -6,17 +6,30 @@ other conftest modules a full run has loaded.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from sa3_studio.app.export_request import ExportRequest
+from sa3_studio.app.generation import GenerateOptions
 from sa3_studio.app.settings import Preferences
+from sa3_studio.document.arrange import place_on_new_track
+from sa3_studio.document.audio_data import AudioData
+from sa3_studio.document.constants import SAMPLE_RATE
 from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
 from sa3_studio.ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from test_generate_fakes import Env
+
+    from sa3_studio.document.project import Project
+
+GENERATE_WAIT_MS = 10_000
 
 
 class ScriptedPrompts(Prompts):
@@ -179,3 +192,35 @@ def wheel(
         False,
     )
     QApplication.sendEvent(widget, ev)
+
+
+def generate_takes(
+    qtbot: Any, env: Env, project: Project, regions: list[str], *, takes: int
+) -> None:
+    """Show ``project``, select ``regions`` and generate ``takes`` takes of each (prompt "drums",
+    seed 100) on ``env``'s fake engine; returns once the takes have arrived."""
+    env.document.set_project(project)
+    env.session.set_selected_regions(regions)
+    with qtbot.waitSignal(env.controller.takes_added, timeout=GENERATE_WAIT_MS):
+        env.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=takes))
+
+
+def tone(seconds: float, freq: float, level: float) -> AudioData:
+    """A stereo sine of ``freq`` Hz at peak ``level``, ``seconds`` long, at the project rate."""
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = (level * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+    return AudioData.from_array(np.stack([wave, wave]), copy=False)
+
+
+def add_bells_track(window: MainWindow) -> str:
+    """Add a 'Bells' track holding a 4 s 1 kHz tone (level 0.25) from 2 s to 6 s, as one
+    "New Track" step; returns the new track's id."""
+    new: list[str] = []
+
+    def add(p: Project) -> Project:
+        p, tid = place_on_new_track(p, tone(4.0, 1000.0, 0.25), 2 * SAMPLE_RATE, track_name="Bells")
+        new.append(tid)
+        return p
+
+    assert window.services.document.apply("New Track", add)
+    return new[0]

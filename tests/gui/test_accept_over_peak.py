@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gui_helpers import generate_takes
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QToolButton
 from test_generate_fakes import (
@@ -21,7 +22,6 @@ from test_generate_fakes import (
     temp_settings,
 )
 
-from sa3_studio.app.generation import GenerateOptions
 from sa3_studio.app.settings import AppSettings
 from sa3_studio.app.take_level import OVER_PEAK_SETTING, LevelAnswer, OverPeak
 from sa3_studio.audio.true_peak import true_peak_dbtp
@@ -29,7 +29,6 @@ from sa3_studio.document.region_edits import add_region
 from sa3_studio.engine.api import GenerationResult
 from sa3_studio.ui.over_peak_dialog import OverPeakDialog, install_over_peak
 
-WAIT_MS = 10_000
 START, END = 4 * SR, 6 * SR
 FADE = round(0.025 * SR)
 
@@ -61,10 +60,7 @@ def _pad_bools() -> None:
 def env(qtbot) -> Iterator[Env]:
     e = make_env(FakeFactory(pipeline=LoudPipeline()), model=model_info())
     p, region = add_region(e.document.project, "track-1", START, END)
-    e.document.set_project(p)
-    e.session.set_selected_regions([region])
-    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
-        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=1))
+    generate_takes(qtbot, e, p, [region], takes=1)
     yield e
     e.close()
 

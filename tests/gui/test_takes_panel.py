@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from gui_helpers import generate_takes
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 from test_generate_fakes import SR, Env, make_env, model_info, pad_bool_refcounts, seed_frequency
 
-from sa3_studio.app.generation import GenerateOptions
 from sa3_studio.audio.player import Source
 from sa3_studio.document.region_edits import add_region
 from sa3_studio.ui.takes_panel import TakesPanel, timeline_overlays
@@ -31,10 +31,7 @@ def env(qtbot) -> Iterator[Env]:
     p = e.document.project
     p, r1 = add_region(p, "track-1", 4 * SR, 6 * SR)
     p, r2 = add_region(p, "track-1", 12 * SR, 13 * SR, prompt="snare fill")
-    e.document.set_project(p)
-    e.session.set_selected_regions([r1, r2])
-    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
-        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=2))
+    generate_takes(qtbot, e, p, [r1, r2], takes=2)
     yield e
     e.close()
 

@@ -7,15 +7,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from gui_helpers import generate_takes
 from test_generate_fakes import SR, Env, make_env, model_info, pad_bool_refcounts
 
-from sa3_studio.app.generation import GenerateOptions
 from sa3_studio.audio.true_peak import true_peak_dbtp
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.region_edits import add_region, add_take
 from sa3_studio.ui.takes_panel import COLUMNS, TakesPanel
 
-WAIT_MS = 10_000
 PEAK = COLUMNS.index("Peak")
 
 
@@ -28,10 +27,7 @@ def _pad_bools() -> None:
 def env(qtbot) -> Iterator[Env]:
     e = make_env(model=model_info())
     p, region = add_region(e.document.project, "track-1", 4 * SR, 6 * SR)
-    e.document.set_project(p)
-    e.session.set_selected_regions([region])
-    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
-        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=1))
+    generate_takes(qtbot, e, p, [region], takes=1)
     yield e
     e.close()
 

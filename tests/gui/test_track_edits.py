@@ -4,44 +4,16 @@ Regions panel names each region's track once there is more than one."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pytest
-from gui_helpers import click, drag, open_file
+from gui_helpers import add_bells_track, click, drag, open_file
 
 from sa3_studio.app.regions_model import COLUMNS, TRACK
-from sa3_studio.document.arrange import place_on_new_track
-from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE as SR
 from sa3_studio.document.project import Project
 from sa3_studio.document.timefmt import range_label
 from sa3_studio.ui.main_window import MainWindow
-
-
-def _tone(seconds: float, freq: float, level: float) -> AudioData:
-    t = np.arange(round(seconds * SR)) / SR
-    wave = (level * np.sin(2 * math.pi * freq * t)).astype(np.float32)
-    return AudioData.from_array(np.stack([wave, wave]), copy=False)
-
-
-@pytest.fixture
-def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWindow, str, str]:
-    """The 16 s song, and a 'Bells' track holding a 4 s tone from 2 s to 6 s."""
-    open_file(qtbot, window, song_file)
-    doc = window.services.document
-    first = doc.project.tracks[0].id
-    new: list[str] = []
-
-    def add(p: Project) -> Project:
-        p, tid = place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")
-        new.append(tid)
-        return p
-
-    assert doc.apply("New Track", add)
-    return window, first, new[0]
 
 
 def _span_text(a: int, b: int) -> str:
@@ -180,7 +152,7 @@ def test_the_regions_panel_names_each_regions_track_with_two_tracks(
     qtbot, window: MainWindow, song_file: Path, no_mouse_rate_limit
 ):
     open_file(qtbot, window, song_file)
-    doc, s, tl = window.services.document, window.services.session, window.timeline
+    s, tl = window.services.session, window.timeline
     model, table = window.regions_model, window.regions_panel.table
     assert COLUMNS[TRACK] == "Track"
     s.set_selection([(SR, 2 * SR)])
@@ -188,11 +160,7 @@ def test_the_regions_panel_names_each_regions_track_with_two_tracks(
     assert model.rowCount() == 1
     # One track: the table looks as before, without a Track column.
     assert table.isColumnHidden(TRACK)
-
-    def add(p: Project) -> Project:
-        return place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")[0]
-
-    assert doc.apply("New Track", add)
+    add_bells_track(window)
     assert not table.isColumnHidden(TRACK)
     assert model.index(0, TRACK).data() == "song"
 

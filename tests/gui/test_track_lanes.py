@@ -4,9 +4,7 @@ as it always did."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,32 +15,8 @@ from sa3_studio.app.export_request import ExportRequest, ExportWhat
 from sa3_studio.app.mixdown import render_mix
 from sa3_studio.app.tracks import TrackLanes
 from sa3_studio.app.waveform_source import ProjectPeaks
-from sa3_studio.document.arrange import place_on_new_track
-from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE as SR
 from sa3_studio.ui.main_window import MainWindow
-
-
-def _tone(seconds: float, freq: float, level: float) -> AudioData:
-    t = np.arange(round(seconds * SR)) / SR
-    wave = (level * np.sin(2 * math.pi * freq * t)).astype(np.float32)
-    return AudioData.from_array(np.stack([wave, wave]), copy=False)
-
-
-@pytest.fixture
-def two_tracks(qtbot: Any, window: MainWindow, song_file: Path) -> tuple[MainWindow, str, str]:
-    open_file(qtbot, window, song_file)
-    doc = window.services.document
-    first = doc.project.tracks[0].id
-    new: list[str] = []
-
-    def add(p: Any) -> Any:
-        p, tid = place_on_new_track(p, _tone(4.0, 1000.0, 0.25), 2 * SR, track_name="Bells")
-        new.append(tid)
-        return p
-
-    assert doc.apply("New Track", add)
-    return window, first, new[0]
 
 
 def _played(window: MainWindow) -> np.ndarray:

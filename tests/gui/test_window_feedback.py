@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gui_helpers import open_file, prompts_of
+from gui_helpers import generate_takes, open_file, prompts_of
 from PySide6.QtWidgets import QScrollArea
 from test_generate_fakes import SR, Env, catalog, make_env, model_info, pad_bool_refcounts
 
@@ -34,10 +34,7 @@ def env(qtbot) -> Iterator[Env]:
     """A 20 s song with a region holding two pending takes."""
     e = make_env(model=model_info())
     p, rid = add_region(e.document.project, "track-1", 4 * SR, 6 * SR)
-    e.document.set_project(p)
-    e.session.set_selected_regions([rid])
-    with qtbot.waitSignal(e.controller.takes_added, timeout=WAIT_MS):
-        e.controller.generate(GenerateOptions(prompt="drums", seed=100, takes=2))
+    generate_takes(qtbot, e, p, [rid], takes=2)
     yield e
     e.close()
 
