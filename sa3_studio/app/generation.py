@@ -695,13 +695,8 @@ class GenerationTask:
                 pipeline, pass_, rate, steps, on_step, cancel, done_before, total
             )
         wplan, wwindow = workflow_window(pass_, rate, float(pipeline.max_seconds), plan.mode)
-        settings = Settings(
-            prompt=pass_.prompt,
-            negative_prompt=pass_.negative_prompt,
-            seed=plan.seeds[0],
-            steps=steps,
-            cfg_scale=plan.cfg_scale,
-            sampler=plan.sampler,
+        settings = dataclasses.replace(
+            _pass_settings(plan, pass_, seed=plan.seeds[0], steps=steps),
             vary_strength=plan.init_strength if plan.init_strength is not None else 1.0,
         )
         track = self.project.track(pass_.track_id)
@@ -735,9 +730,7 @@ class GenerationTask:
             results.append((seed, result, self._clock() - t1))
         out: list[GeneratedTake] = []
         share = encode_s / max(len(results), 1)
-        loras = tuple(
-            LoraUse(path, strength, lora_file_hash(path)) for path, strength in plan.options.loras
-        )
+        shared = _pass_provenance(plan, pass_, mode=plan.mode.value, model_rate=rate)
         for seed, result, gen_s in results:
             cancel.raise_if_cancelled()
             if pass_.text_only:
@@ -752,17 +745,11 @@ class GenerationTask:
                     seams, loudness = seam_and_loudness(
                         self.project, pass_.track_id, r.start, take_audio, plan.options.crossfade_s
                     )
-                provenance = Provenance(
-                    mode=plan.mode.value,
-                    prefix=plan.options.prefix,
-                    user_prompt=pass_.text,
-                    tempo_bpm=float(plan.options.tempo_bpm) if plan.options.tempo_bpm else None,
-                    key=plan.options.key,
+                provenance = dataclasses.replace(
+                    shared,
                     window_start=wwindow.start,
                     window_end=wwindow.end,
-                    model_rate=rate,
                     text_only=pass_.text_only,
-                    loras=loras,
                     seam=seams,
                     loudness=loudness,
                 )
@@ -810,9 +797,7 @@ class GenerationTask:
         loop = plan_loop(audio.shape[-1], SAMPLE_RATE, limits, context_s=context_s)
         turned = loop.turn(audio)
         fade = round(plan.options.crossfade_s * SAMPLE_RATE)
-        loras = tuple(
-            LoraUse(path, strength, lora_file_hash(path)) for path, strength in plan.options.loras
-        )
+        shared = _pass_provenance(plan, pass_, mode="loop", model_rate=rate)
         out: list[GeneratedTake] = []
         for i, seed in enumerate(plan.seeds):
             cancel.raise_if_cancelled()
@@ -821,14 +806,7 @@ class GenerationTask:
             def step(done: int, _total: int, base: int = base) -> None:
                 on_step(base + done, total)
 
-            settings = Settings(
-                prompt=pass_.prompt,
-                negative_prompt=pass_.negative_prompt,
-                seed=seed,
-                steps=steps,
-                cfg_scale=plan.cfg_scale,
-                sampler=plan.sampler,
-            )
+            settings = _pass_settings(plan, pass_, seed=seed, steps=steps)
             t0 = self._clock()
             outcome = run_plan(
                 pipeline, loop.plan, settings, turned, crossfade_frames=fade, on_step=step,
@@ -836,16 +814,8 @@ class GenerationTask:
             )  # fmt: skip
             take_audio = np.ascontiguousarray(loop.unturn(outcome.outputs[0]), dtype=np.float32)
             window = loop.plan.windows[0]
-            provenance = Provenance(
-                mode="loop",
-                prefix=plan.options.prefix,
-                user_prompt=pass_.text,
-                tempo_bpm=float(plan.options.tempo_bpm) if plan.options.tempo_bpm else None,
-                key=plan.options.key,
-                window_start=start,
-                window_end=start + window.length,
-                model_rate=rate,
-                loras=loras,
+            provenance = dataclasses.replace(
+                shared, window_start=start, window_end=start + window.length
             )
             out.append(
                 GeneratedTake(
@@ -867,6 +837,36 @@ class GenerationTask:
                 )
             )
         return out
+
+
+def _pass_settings(plan: GenerationPlan, pass_: PlannedPass, *, seed: int, steps: int) -> Settings:
+    """The workflow settings of one take of a pass: its prompts, seed and the plan's sampling."""
+    return Settings(
+        prompt=pass_.prompt,
+        negative_prompt=pass_.negative_prompt,
+        seed=seed,
+        steps=steps,
+        cfg_scale=plan.cfg_scale,
+        sampler=plan.sampler,
+    )
+
+
+def _pass_provenance(
+    plan: GenerationPlan, pass_: PlannedPass, *, mode: str, model_rate: int
+) -> Provenance:
+    """What the provenance of every take of a pass shares: how it was asked for (mode, prefix,
+    the user's words, tempo, key), the model's rate and the LoRAs with their file hashes."""
+    return Provenance(
+        mode=mode,
+        prefix=plan.options.prefix,
+        user_prompt=pass_.text,
+        tempo_bpm=float(plan.options.tempo_bpm) if plan.options.tempo_bpm else None,
+        key=plan.options.key,
+        model_rate=model_rate,
+        loras=tuple(
+            LoraUse(path, strength, lora_file_hash(path)) for path, strength in plan.options.loras
+        ),
+    )
 
 
 def workflow_window(
