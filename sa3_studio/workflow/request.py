@@ -9,6 +9,7 @@ request are the only seconds of the workflow; they are relative to the window.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Mapping
@@ -260,36 +261,28 @@ def build_request(
     """
     prompt, negative = settings.window_prompts(window)
     duration = window.model_frames / plan.limits.sample_rate
-    chosen_seed = settings.seed if seed is None else seed
-    if window.text_only:
-        return GenerationRequest(
-            prompt=prompt,
-            negative_prompt=negative or None,
-            duration=duration,
-            steps=settings.steps,
-            cfg_scale=settings.cfg_scale,
-            sampler=settings.sampler,
-            seed=chosen_seed,
-            batch_size=settings.takes,
-            clamp_output=False,
-        )
-    if audio is None:
-        raise GenerationError("This window needs the source audio around its regions.")
-    vary = plan.mode is Mode.VARY
-    return GenerationRequest(
+    request = GenerationRequest(
         prompt=prompt,
         negative_prompt=negative or None,
         duration=duration,
         steps=settings.steps,
         cfg_scale=settings.cfg_scale,
         sampler=settings.sampler,
-        seed=chosen_seed,
+        seed=settings.seed if seed is None else seed,
         batch_size=settings.takes,
+        clamp_output=False,
+    )
+    if window.text_only:
+        return request
+    if audio is None:
+        raise GenerationError("This window needs the source audio around its regions.")
+    vary = plan.mode is Mode.VARY
+    return dataclasses.replace(
+        request,
         inpaint_audio=None if latents is not None else audio,
         inpaint_regions=window_seconds(plan, window),
         source_latents=latents,
         init_audio=audio if vary else None,
         init_noise_level=settings.vary_strength if vary else 1.0,
         decode_range=None if whole else decode_range(plan, window),
-        clamp_output=False,
     )
