@@ -19,7 +19,6 @@ Tolerances:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +26,6 @@ import torch
 from vector_cases import PIPELINE_CASES, load_case, parity_tolerance
 
 from sa3_studio.engine import devices
-from sa3_studio.engine.api import GenerationRequest
 from sa3_studio.engine.noise import TapeNoise
 from sa3_studio.engine.pipeline import Pipeline, load_pipeline
 
@@ -39,33 +37,6 @@ def _snr_db(ours: np.ndarray, ref: np.ndarray) -> float:
     noise = float(np.sum((ours.astype(np.float64) - ref) ** 2))
     signal = float(np.sum(ref.astype(np.float64) ** 2))
     return float("inf") if noise == 0 else 10 * np.log10(signal / noise)
-
-
-def _as_list(v: Any) -> list[float]:
-    return [float(x) for x in v] if isinstance(v, list) else [float(v)]
-
-
-def _request(kwargs: dict[str, Any], inputs: dict[str, torch.Tensor]) -> GenerationRequest:
-    extra: dict[str, Any] = {}
-    if "inpaint_audio" in kwargs:
-        starts = _as_list(kwargs["inpaint_mask_start_seconds"])
-        ends = _as_list(kwargs["inpaint_mask_end_seconds"])
-        extra["inpaint_audio"] = inputs["inpaint_audio"].numpy()
-        extra["inpaint_regions"] = tuple(zip(starts, ends, strict=True))
-    if "init_audio" in kwargs:
-        extra["init_audio"] = inputs["init_audio"].numpy()
-        extra["init_noise_level"] = float(kwargs["init_noise_level"])
-    return GenerationRequest(
-        prompt=kwargs["prompt"],
-        negative_prompt=kwargs.get("negative_prompt"),
-        duration=kwargs["duration"],
-        steps=int(kwargs["steps"]),
-        cfg_scale=float(kwargs.get("cfg_scale", 1.0)),
-        apg_scale=float(kwargs.get("apg_scale", 1.0)),
-        seed=int(kwargs["seed"]),
-        batch_size=int(kwargs.get("batch_size", 1)),
-        **extra,
-    )
 
 
 _PIPES: dict[tuple[str, str, str, str], Pipeline] = {}
@@ -89,7 +60,7 @@ def _pipe(
 def _run(pipe: Pipeline, vectors: Path, folder: str, case: str) -> np.ndarray:
     vc = load_case(vectors, folder, case)
     noise = TapeNoise(vc.tape())
-    result = pipe.generate(_request(vc.kwargs, vc.inputs), noise=noise)
+    result = pipe.generate(vc.request(), noise=noise)
     assert noise.remaining == 0
     return result.audio
 

@@ -8,14 +8,12 @@ float32-vs-float64 figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from vector_cases import PIPELINE_CASES, load_case, parity_tolerance
 
-from sa3_studio.engine.api import GenerationRequest
 from sa3_studio.engine.noise import TapeNoise
 from sa3_studio.engine.pipeline import Pipeline, load_pipeline
 
@@ -32,44 +30,16 @@ def _pipeline(vectors_dir: Path, folder: str) -> Pipeline:
     return _PIPELINES[folder]
 
 
-def _as_list(v: Any) -> list[float]:
-    return [float(x) for x in v] if isinstance(v, list) else [float(v)]
-
-
-def _request(kwargs: dict[str, Any], inputs: dict[str, torch.Tensor]) -> GenerationRequest:
-    extra: dict[str, Any] = {}
-    if "inpaint_audio" in kwargs:
-        starts = _as_list(kwargs["inpaint_mask_start_seconds"])
-        ends = _as_list(kwargs["inpaint_mask_end_seconds"])
-        extra["inpaint_audio"] = inputs["inpaint_audio"].numpy()
-        extra["inpaint_regions"] = tuple(zip(starts, ends, strict=True))
-    if "init_audio" in kwargs:
-        extra["init_audio"] = inputs["init_audio"].numpy()
-        extra["init_noise_level"] = float(kwargs["init_noise_level"])
-    duration = kwargs["duration"]
-    return GenerationRequest(
-        prompt=kwargs["prompt"],
-        negative_prompt=kwargs.get("negative_prompt"),
-        duration=duration,
-        steps=int(kwargs["steps"]),
-        cfg_scale=float(kwargs.get("cfg_scale", 1.0)),
-        apg_scale=float(kwargs.get("apg_scale", 1.0)),
-        seed=int(kwargs["seed"]),
-        batch_size=int(kwargs.get("batch_size", 1)),
-        **extra,
-    )
-
-
 @pytest.mark.parametrize(("folder", "case"), CASES)
 def test_generate_matches_official(vectors_dir: Path, folder: str, case: str) -> None:
     vc = load_case(vectors_dir, folder, case)
-    meta, inputs, outputs = vc.meta, vc.inputs, vc.outputs
+    meta, outputs = vc.meta, vc.outputs
     tape = vc.tape()
     noise = TapeNoise(tape)
     traced: dict[str, torch.Tensor] = {}
     pipe = _pipeline(vectors_dir, folder)
     result = pipe.generate(
-        _request(meta["kwargs"], inputs),
+        vc.request(),
         noise=noise,
         trace=lambda name, t: traced.__setitem__(name, t.detach().clone()),
     )

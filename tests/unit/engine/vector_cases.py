@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from sa3_studio.engine.api import GenerationRequest
+
 PIPELINE_CASES = [
     ("pipeline_tiny", "t2a"),
     ("pipeline_tiny", "t2a_batch_varlen"),
@@ -56,6 +58,34 @@ class VectorCase:
     def tape(self) -> list[torch.Tensor]:
         """The recorded random draws, in the order the official code made them."""
         return [self.inputs[f"rng/{i:03d}"] for i in range(len(self.meta["rng_draws"]))]
+
+    def request(self) -> GenerationRequest:
+        """The recorded call as our engine's request (inpaint and init audio from the inputs)."""
+        kwargs = self.kwargs
+        extra: dict[str, Any] = {}
+        if "inpaint_audio" in kwargs:
+            starts = _as_list(kwargs["inpaint_mask_start_seconds"])
+            ends = _as_list(kwargs["inpaint_mask_end_seconds"])
+            extra["inpaint_audio"] = self.inputs["inpaint_audio"].numpy()
+            extra["inpaint_regions"] = tuple(zip(starts, ends, strict=True))
+        if "init_audio" in kwargs:
+            extra["init_audio"] = self.inputs["init_audio"].numpy()
+            extra["init_noise_level"] = float(kwargs["init_noise_level"])
+        return GenerationRequest(
+            prompt=kwargs["prompt"],
+            negative_prompt=kwargs.get("negative_prompt"),
+            duration=kwargs["duration"],
+            steps=int(kwargs["steps"]),
+            cfg_scale=float(kwargs.get("cfg_scale", 1.0)),
+            apg_scale=float(kwargs.get("apg_scale", 1.0)),
+            seed=int(kwargs["seed"]),
+            batch_size=int(kwargs.get("batch_size", 1)),
+            **extra,
+        )
+
+
+def _as_list(v: Any) -> list[float]:
+    return [float(x) for x in v] if isinstance(v, list) else [float(v)]
 
 
 def parity_tolerance(checks: Mapping[str, Any], tensor: str | None = None) -> float:
