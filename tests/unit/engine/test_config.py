@@ -50,6 +50,15 @@ def _write(tmp_path: Path, data: Any) -> Path:
     return p
 
 
+def _copy_at(data: dict[str, Any], where: tuple[Any, ...]) -> tuple[dict[str, Any], Any]:
+    """A deep copy of ``data`` and the node ``where`` (keys and list indexes) leads to in it."""
+    copied = copy.deepcopy(data)
+    node: Any = copied
+    for part in where:
+        node = node[part]
+    return copied, node
+
+
 @pytest.fixture
 def medium_json(vectors_dir: Path) -> dict[str, Any]:
     return _json(vectors_dir / "keys" / "medium.model_config.json")
@@ -241,10 +250,7 @@ def test_unknown_nested_field_is_ignored_and_listed(
 def test_unknown_fields_everywhere_are_ignored(
     medium_json: dict[str, Any], where: tuple[str, ...], key: str
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     node[key] = 1
     cfg = parse_model_config(data, "m.json")
     path = ".".join(str(p) for p in (*where, key)).replace(".1.", "[1].")
@@ -266,10 +272,7 @@ def test_unknown_fields_everywhere_are_ignored(
 def test_unknown_fields_that_change_the_computation_are_refused(
     medium_json: dict[str, Any], where: tuple[str, ...], key: str, value: Any
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     node[key] = value
     with pytest.raises(ConfigError, match=re.escape(".".join((*where, key)))):
         parse_model_config(data, "m.json")
@@ -300,10 +303,7 @@ def test_official_keys_at_their_implemented_value_are_accepted(
 def test_unknown_block_or_objective_is_refused_by_name(
     medium_json: dict[str, Any], where: tuple[str, ...], key: str, value: Any, field: str
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     node[key] = value
     with pytest.raises(ConfigError, match=re.escape(field)):
         parse_model_config(data, "m.json")
@@ -338,10 +338,7 @@ def test_unknown_block_or_objective_is_refused_by_name(
 def test_wrong_types(
     medium_json: dict[str, Any], where: tuple[Any, ...], key: str, value: Any, problem: str
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     node[key] = value
     with pytest.raises(ConfigError, match=problem) as info:
         parse_model_config(data, "m.json")
@@ -371,10 +368,7 @@ def test_float_fields_accept_integers(medium_json: dict[str, Any]) -> None:
 def test_unsupported_values(
     medium_json: dict[str, Any], where: tuple[Any, ...], key: str, value: Any, problem: str
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     node[key] = value
     with pytest.raises(ConfigError, match=problem):
         parse_model_config(data, "m.json")
@@ -394,10 +388,7 @@ def test_unsupported_values(
 def test_missing_required_fields(
     medium_json: dict[str, Any], where: tuple[Any, ...], key: str
 ) -> None:
-    data = copy.deepcopy(medium_json)
-    node: Any = data
-    for part in where:
-        node = node[part]
+    data, node = _copy_at(medium_json, where)
     del node[key]
     path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in (*where, key))
     path = path.replace(".[", "[")
