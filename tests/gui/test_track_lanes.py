@@ -5,6 +5,7 @@ as it always did."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,16 @@ def _played(window: MainWindow) -> np.ndarray:
     audio, rate = provider()
     assert rate == SR
     return np.asarray(audio)
+
+
+def _export_mix(qtbot: Any, window: MainWindow, path: Path) -> np.ndarray:
+    """Export the mix to ``path`` (32-bit float WAV) through the window; the file's samples,
+    ``(channels, frames)``."""
+    prompts_of(window).export_answer = ExportRequest(ExportWhat.MIX, path, "wav32f")
+    with qtbot.waitSignal(window.services.files.exported, timeout=20000):
+        window.actions["file.export"].trigger()
+    exported, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    return exported.T
 
 
 def test_a_one_track_project_looks_as_before(qtbot, window: MainWindow, song_file: Path):
@@ -58,7 +69,7 @@ def test_each_track_is_a_lane_with_its_header(qtbot, two_tracks):
 
 def test_mute_and_solo_are_heard_in_playback_and_export(qtbot, two_tracks, tmp_path: Path):
     window, first, bells = two_tracks
-    doc, files = window.services.document, window.services.files
+    doc = window.services.document
     song_only = doc.project.track(first).read(0, doc.project.frames)
     bells_only = doc.project.track(bells).read(0, doc.project.frames)
     both = render_mix(doc.project)
@@ -71,25 +82,15 @@ def test_mute_and_solo_are_heard_in_playback_and_export(qtbot, two_tracks, tmp_p
     assert 1 in window.timeline.waveform.source().dimmed_lanes
     np.testing.assert_allclose(_played(window), song_only, atol=1e-6)
 
-    prompts_of(window).export_answer = ExportRequest(
-        ExportWhat.MIX, tmp_path / "muted.wav", "wav32f"
-    )
-    with qtbot.waitSignal(files.exported, timeout=20000):
-        window.actions["file.export"].trigger()
-    exported, _ = sf.read(str(tmp_path / "muted.wav"), dtype="float32", always_2d=True)
-    np.testing.assert_allclose(exported.T, song_only, atol=1e-6)
+    exported = _export_mix(qtbot, window, tmp_path / "muted.wav")
+    np.testing.assert_allclose(exported, song_only, atol=1e-6)
 
     headers.header(bells).mute.click()
     headers.header(bells).solo.click()
     assert doc.project.track(bells).solo
     np.testing.assert_allclose(_played(window), bells_only, atol=1e-6)
-    prompts_of(window).export_answer = ExportRequest(
-        ExportWhat.MIX, tmp_path / "solo.wav", "wav32f"
-    )
-    with qtbot.waitSignal(files.exported, timeout=20000):
-        window.actions["file.export"].trigger()
-    exported, _ = sf.read(str(tmp_path / "solo.wav"), dtype="float32", always_2d=True)
-    np.testing.assert_allclose(exported.T, bells_only, atol=1e-6)
+    exported = _export_mix(qtbot, window, tmp_path / "solo.wav")
+    np.testing.assert_allclose(exported, bells_only, atol=1e-6)
 
 
 def test_gain_rename_and_remove_are_undoable(qtbot, two_tracks):
