@@ -14,12 +14,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "gui"))  # the synthesised song
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from sa3_studio.app.qt_workarounds import guard_refcounts  # noqa: E402
+from sa3_studio.app.services import EditorServices, build_services  # noqa: E402
+from sa3_studio.audio.player import ManualBackend  # noqa: E402
 from sa3_studio.ui.dialogs import Prompts, UnsavedChoice  # noqa: E402
+from sa3_studio.ui.main_window import MainWindow  # noqa: E402
 from sa3_studio.ui.theme import DARK, apply_theme  # noqa: E402
 
 
@@ -47,6 +50,26 @@ def start_app(work: Path) -> QApplication:
     app.setApplicationName("SA3 Studio")
     apply_theme(app, DARK)
     return app
+
+
+def editor_services(work: Path) -> EditorServices:
+    """The editor's services with settings and recovery files under ``work``, and no sound."""
+    return build_services(
+        settings_store=QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat),
+        audio_backend=ManualBackend(),
+        recovery_dir=work / "recovery",
+    )
+
+
+def show_and_open(app: QApplication, window: MainWindow, song: Path) -> None:
+    """Show ``window``, open ``song`` in it and wait until it is open and drawn."""
+    window.show()
+    settle(app)
+    loop = QEventLoop()
+    window.services.document.project_changed.connect(loop.quit)
+    window.open_path(song)
+    loop.exec()
+    settle(app)
 
 
 def settle(app: QApplication, ms: int = 400) -> None:

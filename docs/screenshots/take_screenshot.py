@@ -14,16 +14,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shot_common import HERE, NoDialogs, grab, settle, start_app  # first: it finds gui_song
+# shot_common first: it puts tests/gui (gui_song) on the path.
+from shot_common import (
+    HERE,
+    NoDialogs,
+    editor_services,
+    grab,
+    settle,
+    show_and_open,
+    start_app,
+)
 
 # isort: split
 
 from gui_song import write_song
-from PySide6.QtCore import QEventLoop, QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from sa3_studio.app.services import build_services
-from sa3_studio.audio.player import ManualBackend
 from sa3_studio.document.constants import SAMPLE_RATE
 from sa3_studio.ui.main_window import MainWindow
 
@@ -35,11 +42,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sa3-shot-"))
     app = start_app(work)
     song = write_song(work / "Night Drive.wav", bars=32)
-    services = build_services(
-        settings_store=QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat),
-        audio_backend=ManualBackend(),
-        recovery_dir=work / "recovery",
-    )
+    services = editor_services(work)
     window = MainWindow(services, NoDialogs(None))  # type: ignore[arg-type]
     from sa3_studio.main import attach_generation
 
@@ -50,14 +53,7 @@ def main() -> int:
     screen = QGuiApplication.primaryScreen()
     if screen is not None:
         window.setGeometry(screen.geometry())
-    window.show()
-    settle(app)
-
-    loop = QEventLoop()
-    services.document.project_changed.connect(loop.quit)
-    window.open_path(song)
-    loop.exec()
-    settle(app)
+    show_and_open(app, window, song)
 
     doc, s = services.document, services.session
     doc.set_tempo(120.0)

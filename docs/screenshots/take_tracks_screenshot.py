@@ -18,16 +18,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shot_common import HERE, NoDialogs, grab, settle, start_app  # first: it finds gui_song
+# shot_common first: it puts tests/gui (gui_song) on the path.
+from shot_common import (
+    HERE,
+    NoDialogs,
+    editor_services,
+    grab,
+    settle,
+    show_and_open,
+    start_app,
+)
 
 # isort: split
 import numpy as np
 from gui_song import write_song
-from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 
 from sa3_studio.app.generation import GenerateOptions
-from sa3_studio.app.services import build_services
-from sa3_studio.audio.player import ManualBackend
 from sa3_studio.document.arrange import place_on_new_track
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE
@@ -64,11 +71,7 @@ def main() -> int:
 
     models = work / "models"
     make_random_model(models / "tiny44k", preset="tiny44k")
-    services = build_services(
-        settings_store=QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat),
-        audio_backend=ManualBackend(),
-        recovery_dir=work / "recovery",
-    )
+    services = editor_services(work)
     prefs = services.settings.preferences()
     services.settings.set_preferences(dataclasses.replace(prefs, models_folder=str(models)))
     window = MainWindow(services, NoDialogs(None))  # type: ignore[arg-type]
@@ -79,14 +82,7 @@ def main() -> int:
 
     ui = attach_generation(window, services, factory)
     window.setGeometry(0, 0, *SIZE)
-    window.show()
-    settle(app)
-
-    loop = QEventLoop()
-    services.document.project_changed.connect(loop.quit)
-    window.open_path(song)
-    loop.exec()
-    settle(app)
+    show_and_open(app, window, song)
 
     doc, s = services.document, services.session
     doc.set_tempo(120.0)
