@@ -34,7 +34,23 @@ CLI_SAMPLERS = ("pingpong", "euler", "dpmpp", "rk4")
 """engine.api.SAMPLERS, spelled out so that --help needs no numpy (a test keeps them equal)."""
 
 
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="run on an SA3 Studio server (http(s)://HOST:PORT) instead of this machine",
+    )
+    p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="the server's token file (default: $SA3_STUDIO_TOKEN)",
+    )
+
+
 def _add_generation_options(p: argparse.ArgumentParser) -> None:
+    _add_server_options(p)
     p.add_argument(
         "--model",
         default=None,
@@ -271,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     ml = msub.add_parser("list", help="models found on this machine")
     ml.add_argument("--dir", action="append", default=[], help="extra folder to search")
+    _add_server_options(ml)
     md = msub.add_parser("download", help="download a model (explicit, needs network)")
     md.add_argument("name", help="model name, e.g. small-music")
     md.add_argument(

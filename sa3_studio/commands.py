@@ -156,6 +156,12 @@ def _editor_models_folder() -> str | None:
 
 
 def _models_list(args: argparse.Namespace, console: _Console) -> int:
+    if getattr(args, "server", None):
+        from sa3_studio.remote.cli import model_lines
+
+        for text in model_lines(args):
+            console.line(text)
+        return 0
     from sa3_studio.engine import registry
 
     env = _search_env(args.dir)
@@ -563,12 +569,22 @@ def _run_generation(args: argparse.Namespace, console: _Console) -> int:
     from sa3_studio.workflow.request import PROMPT_PREFIXES, default_prefix, random_seed
 
     _check_generation_args(args)
-    info = _resolve_model(args.model)
+    remote = None
+    if getattr(args, "server", None):  # --server: the model and its LoRAs are the server's
+        from sa3_studio.remote import cli as remote_cli
+
+        remote = remote_cli.connect(args)
+        info = remote_cli.model_info(remote)
+    else:
+        info = _resolve_model(args.model)
     source: _Source | None = None
     path = _source_path(args)
     if path is not None:
         source = _convert_source(_read_source(path), args.rate, args.channels)
-    loras = [_parse_lora(spec) for spec in args.lora]
+    if remote is not None:
+        loras = remote_cli.lora_choices(args.lora)
+    else:
+        loras = [_parse_lora(spec) for spec in args.lora]
     limits = ModelLimits.of(info.sample_rate or MODEL_RATE_FALLBACK, info.max_seconds or 120.0)
     plan, loop = _plan(args, source, limits, console)
     if plan.in_parts and args.batch > 1:
@@ -605,7 +621,7 @@ def _run_generation(args: argparse.Namespace, console: _Console) -> int:
     windows = loop.describe() if loop is not None else plan.describe()
     for line in windows:
         console.line(line[0].upper() + line[1:])
-    pipe = make_pipeline(info, args, console)
+    pipe = remote if remote is not None else make_pipeline(info, args, console)
     for p, strength in loras:
         console.note(f"LoRA: {p.name} at strength {strength:g}")
     console.line(f"Prompt: {settings.full_prompt()!r}")
