@@ -291,11 +291,17 @@ class _FlashAttnGate:
         self._module: ModuleType | None = None
         self._looked = False
         self._reason = ""
+        # Compute capability per device index, read once: status() runs on every attention
+        # call of every sampler step, and a GPU's capability does not change in a process.
+        self._capability: dict[int | None, tuple[int, int]] = {}
 
     def status(self, device: torch.device) -> tuple[ModuleType | None, str]:
         if device.type != "cuda":
             return None, f"flash-attn needs a CUDA GPU (the device is {device.type})"
-        major, minor = torch.cuda.get_device_capability(device)
+        capability = self._capability.get(device.index)
+        if capability is None:
+            capability = self._capability[device.index] = torch.cuda.get_device_capability(device)
+        major, minor = capability
         if major < 8:
             return (
                 None,
@@ -319,6 +325,7 @@ class _FlashAttnGate:
         """Look flash-attn up again on next use (tests)."""
         with self._lock:
             self._module, self._looked, self._reason = None, False, ""
+            self._capability.clear()
 
 
 def _import_flash_attn() -> tuple[ModuleType | None, str]:
