@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +28,7 @@ from pathlib import Path
 from sa3_studio.engine.api import GenerationRequest
 from sa3_studio.remote.client import RemoteError
 from sa3_studio.remote.pipeline import RemotePipeline
+from sa3_studio.server.process import free_port, start_serve, stop_serve
 
 START_TIMEOUT_S = 300.0
 
@@ -45,52 +43,20 @@ class RunResult:
     errors: list[str]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(
     models: Path, replicas: int, cpus: float, root: Path
 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    port = _free_port()
     token_file = root / f"token-{replicas}"
-    log = root / f"serve-{replicas}.log"
-    cmd = [
-        sys.executable, "-m", "sa3_studio", "serve", "--models", str(models),
-        "--replicas", str(replicas), "--cpus-per-replica", str(cpus), "--host", "127.0.0.1",
-        "--port", str(port), "--token-file", str(token_file), "--device", "cpu",
-        "--dtype", "float32", "--object-store-mb", "200",
+    args = [
+        "--models", str(models), "--replicas", str(replicas), "--cpus-per-replica", str(cpus),
+        "--host", "127.0.0.1", "--port", str(free_port()), "--token-file", str(token_file),
+        "--device", "cpu", "--dtype", "float32", "--object-store-mb", "200",
     ]  # fmt: skip
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
-        else:
-            raise SystemExit(f"serve exited:\n{log.read_text()[-3000:]}")
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("SA3 Studio server ready at "):
-                return proc, line.split()[5], token_file.read_text().strip()
-    _stop(proc)
-    raise SystemExit(f"serve did not start in {START_TIMEOUT_S} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    try:
+        served = start_serve(args, root / f"serve-{replicas}.log", timeout_s=START_TIMEOUT_S)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return served.proc, served.url, token_file.read_text().strip()
 
 
 def _load(url: str, token: str, args: argparse.Namespace, replicas: int) -> RunResult:
@@ -175,7 +141,7 @@ def main() -> int:
             try:
                 r = _load(url, token, args, replicas)
             finally:
-                _stop(proc)
+                stop_serve(proc)
             print(
                 f"replicas={r.replicas}: completed {r.completed}, lost {r.lost}, "
                 f"p50 {_pct(r.latencies, 50):.3f} s, p95 {_pct(r.latencies, 95):.3f} s, "

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sa3_studio.errors import Sa3Error
+from sa3_studio.server.process import RAY_PREFIX, READY_PREFIX
 
 DEFAULT_PORT = 8000
 
@@ -281,11 +282,11 @@ def run_serve(
             http["ssl_keyfile"] = str(Path(args.tls_key).expanduser())
         serve.start(http_options=http)
         serve.run(build_application(settings, scaling), name=APP_NAME, route_prefix="/")
-        out.write(f"Ray cluster at {ray.get_runtime_context().gcs_address}\n")
+        out.write(f"{RAY_PREFIX}{ray.get_runtime_context().gcs_address}\n")
         scheme = "https" if args.tls_cert else "http"
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         out.write(
-            f"SA3 Studio server ready at {scheme}://{shown}:{args.port} serving "
+            f"{READY_PREFIX}{scheme}://{shown}:{args.port} serving "
             f"{', '.join(models)} ({scaling.describe()} replica(s) each)\n"
         )
         out.flush()

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sa3_studio.server.process import free_port, start_serve, stop_serve
 
 START_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 90.0
@@ -37,48 +36,13 @@ class LiveServer:
     log: Path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> tuple[str, str]:
-    """Poll the server's output (bounded) until it says it is ready; returns (url, ray)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    url = ray_address = ""
-    while time.monotonic() < deadline:
-        try:
-            proc.wait(timeout=0.25)
-        except subprocess.TimeoutExpired:
-            pass
-        else:
-            raise RuntimeError(f"sa3-studio serve exited with {proc.returncode}:\n{_tail(log)}")
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("Ray cluster at "):
-                ray_address = line.removeprefix("Ray cluster at ").strip()
-            if line.startswith("SA3 Studio server ready at "):
-                url = line.split()[5]
-        if url and ray_address:
-            return url, ray_address
-    raise RuntimeError(f"sa3-studio serve did not start in {START_TIMEOUT_S} s:\n{_tail(log)}")
-
-
-def _tail(log: Path, n: int = 60) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
-
-
 def start_server(
     root: Path, model_dir: Path, extra: tuple[str, ...] = (), port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], LiveServer]:
     """Start ``sa3-studio serve`` on the models next to ``model_dir``; wait until ready."""
     token_file = root / "config" / "server-token"
     port = port or free_port()
-    log = root / "serve.log"
-    env = dict(os.environ)
-    env.update({"RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"})
-    cmd = [
-        sys.executable, "-m", "sa3_studio", "serve",
+    args = [
         "--models", str(model_dir.parent),
         "--replicas", "2",
         "--cpus-per-replica", "0.5",
@@ -92,29 +56,17 @@ def start_server(
         "--dtype", "float32",
         *extra,
     ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        url, ray_address = _wait_ready(proc, log)
-    except BaseException:
-        stop_server(proc)
-        raise
+    served = start_serve(args, root / "serve.log", timeout_s=START_TIMEOUT_S)
     token = token_file.read_text().strip()
-    return proc, LiveServer(url, "127.0.0.1", port, token_file, token, ray_address, model_dir, log)
+    live = LiveServer(
+        served.url, "127.0.0.1", port, token_file, token, served.ray_address, model_dir, served.log
+    )
+    return served.proc, live
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """Ctrl+C the server (it shuts Serve and its Ray down); bounded, then killed."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    stop_serve(proc, STOP_TIMEOUT_S)
 
 
 class ReplicaKiller:
