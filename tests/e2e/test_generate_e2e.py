@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from editor_answers import EditorAnswers
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QWidget
 
 from sa3_studio.app.engine_client import EngineClient, ModelCatalog
 from sa3_studio.app.export_request import ExportRequest, ExportWhat
@@ -29,7 +29,6 @@ from sa3_studio.audio.player import ManualBackend, OutputDevice, Source
 from sa3_studio.engine.api import ModelInfo
 from sa3_studio.engine.pipeline import load_pipeline
 from sa3_studio.engine.synthetic import make_random_model
-from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
 from sa3_studio.ui.generate_panel import GenerationUi, install_generation_ui
 from sa3_studio.ui.main_window import MainWindow
 
@@ -45,33 +44,6 @@ def _pad_bool_refcounts() -> None:
 @pytest.fixture(autouse=True)
 def _pad_bools() -> None:
     _pad_bool_refcounts()
-
-
-class Answers(Prompts):
-    """The window's questions answered without dialogs; errors are recorded."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
-        self.errors: list[tuple[str, str]] = []
-        self.save_answer: Path | None = None
-
-    def error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def info(self, title: str, message: str) -> None:
-        pass
-
-    def ask_unsaved(self, name: str) -> UnsavedChoice:
-        return UnsavedChoice.DISCARD
-
-    def ask_recover(self, names: Any) -> int | None:
-        return None
-
-    def ask_recover_newer(self, name: str) -> bool:
-        return False
-
-    def save_path(self, suggested: str) -> Path | None:
-        return self.save_answer
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +71,7 @@ def app(qtbot: Any, tmp_path: Path, tiny44k: Path) -> Iterator[tuple[MainWindow,
     services: EditorServices = build_services(
         settings_store=store, audio_backend=backend, recovery_dir=tmp_path / "recovery"
     )
-    prompts = Answers()
+    prompts = EditorAnswers()
     window = MainWindow(services, prompts)
     prompts.parent = window  # type: ignore[method-assign,assignment]
 

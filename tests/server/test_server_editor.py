@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from editor_answers import EditorAnswers
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QWidget
 from server_helpers import LiveServer
 
 from sa3_studio.app.engine_client import EngineClient, ModelCatalog
@@ -21,35 +21,11 @@ from sa3_studio.app.remote_engine import engine_catalog, engine_factory
 from sa3_studio.app.services import EditorServices, build_services
 from sa3_studio.app.settings import Preferences
 from sa3_studio.audio.player import ManualBackend, OutputDevice
-from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
 from sa3_studio.ui.generate_panel import GenerationUi, install_generation_ui
 from sa3_studio.ui.main_window import MainWindow
 
 SR = 44100
 WAIT_MS = 120_000
-
-
-class Answers(Prompts):
-    """The window's questions answered without dialogs; errors are recorded."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
-        self.errors: list[tuple[str, str]] = []
-
-    def error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def info(self, title: str, message: str) -> None:
-        pass
-
-    def ask_unsaved(self, name: str) -> UnsavedChoice:
-        return UnsavedChoice.DISCARD
-
-    def ask_recover(self, names: Any) -> int | None:
-        return None
-
-    def ask_recover_newer(self, name: str) -> bool:
-        return False
 
 
 def _no_local_engine(path: Any, **kwargs: Any) -> Any:
@@ -68,7 +44,7 @@ def editor(
     services.settings.set_preferences(
         Preferences(engine="server", server_url=server.url, server_token=server.token)
     )
-    prompts = Answers()
+    prompts = EditorAnswers()
     window = MainWindow(services, prompts)
     engine = EngineClient(engine_factory(services.settings, _no_local_engine))
     controller = GenerationController(
