@@ -246,6 +246,13 @@ def resolve_dtype(spec: str | torch.dtype, device: torch.device) -> torch.dtype:
             f"This GPU ({torch.cuda.get_device_name(device)}) cannot compute in bfloat16; "
             "choose float16 or auto."
         )
+    if dtype is torch.bfloat16 and device.type == "cpu" and not cpu_has_native_bfloat16():
+        # Allowed, but without AMX or AVX512-BF16 every bfloat16 product is emulated: a DiT
+        # step measured 4.3x slower than float32 on an AVX2-only AMD EPYC (docs/performance.md).
+        log.warning(
+            "bfloat16 on this CPU is emulated (it has no AMX or AVX512-BF16 units) and several "
+            "times slower than float32; choose auto or float32"
+        )
     if dtype is torch.float16 and device.type == "cpu":
         # Allowed, but many CPU kernels are slow or missing in float16.
         log.warning("float16 on the CPU is slow; float32 (or bfloat16) is the better choice")

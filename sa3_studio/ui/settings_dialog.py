@@ -38,7 +38,7 @@ _DEVICE_LABELS = {
 _PRECISION_LABELS = {
     "auto": "Automatic",
     "float32": "32-bit float (most exact)",
-    "bfloat16": "bfloat16 (fast on recent GPUs)",
+    "bfloat16": "bfloat16 (fast on recent GPUs and on CPUs with AMX or AVX512-BF16)",
     "float16": "16-bit float",
 }
 

@@ -213,6 +213,15 @@ def test_explicit_dtypes(spec: str | torch.dtype, expected: torch.dtype) -> None
     assert resolve_dtype(spec, torch.device("cpu")) is expected
 
 
+@pytest.mark.parametrize(("flags", "warned"), [({"avx2"}, True), ({"avx2", "avx512_bf16"}, False)])
+def test_bfloat16_on_a_cpu_without_bfloat16_units_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, flags: set[str], warned: bool
+) -> None:
+    monkeypatch.setattr(devices, "cpu_flags", lambda cpuinfo=None: frozenset(flags))
+    assert resolve_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
+    assert ("bfloat16 on this CPU is emulated" in caplog.text) is warned
+
+
 def test_float16_on_cpu_is_allowed_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert resolve_dtype("float16", torch.device("cpu")) is torch.float16
     assert "float16 on the CPU is slow" in caplog.text
