@@ -8,6 +8,8 @@ snap toggles, window geometry) that are remembered between sessions.
 from __future__ import annotations
 
 import dataclasses
+import stat
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,8 +168,23 @@ class AppSettings(QObject):
         for f in dataclasses.fields(prefs):
             self._store.setValue(f"prefs/{f.name}", getattr(prefs, f.name))
         self._store.sync()
+        if prefs.server_token:
+            self._keep_private()
         if prefs != old:
             self.preferences_changed.emit(prefs)
+
+    def _keep_private(self) -> None:
+        """Make the settings file readable by its owner only: it holds the server's token,
+        which lets anyone who has it generate on that server. Best effort: a file system
+        without POSIX modes (or a registry-backed store) keeps what it has."""
+        if self._store.format() == QSettings.Format.NativeFormat and sys.platform != "linux":
+            return  # the Windows registry and macOS preferences have their own protection
+        path = Path(self._store.fileName())
+        try:
+            if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
 
     # -- recent files --------------------------------------------------------------------------
 

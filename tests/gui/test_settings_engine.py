@@ -4,6 +4,7 @@ the server cannot be reached (a clear entry and message, no hang)."""
 from __future__ import annotations
 
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,18 @@ def test_engine_preferences_survive_a_restart(tmp_path: Path) -> None:
     store.setValue("prefs/engine", "quantum")
     store.sync()
     assert _settings(tmp_path).preferences().engine == "local"
+
+
+def test_the_settings_file_holding_a_token_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    settings.set_preferences(Preferences(theme="light"))
+    path = tmp_path / "s.ini"
+    path.chmod(0o644)  # as a umask of 022 leaves a new file
+    settings.set_preferences(Preferences(theme="light", engine="server", server_token="t0k3n"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    settings.set_preferences(Preferences(theme="dark", engine="server", server_token="t0k3n"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # and it stays so across later saves
+    assert _settings(tmp_path).preferences().server_token == "t0k3n"
 
 
 def test_engine_tab_edits_the_server_and_tests_it(qtbot: Any) -> None:
