@@ -279,6 +279,20 @@ def _cpu_precision() -> str:
     )
 
 
+def _resolved_dtype(spec: str, device: str) -> str:
+    """The DiT dtype ``spec`` gives on ``device`` (``auto`` resolved as the engine does)."""
+    import torch
+
+    from sa3_studio.engine import devices
+    from sa3_studio.errors import Sa3Error
+
+    try:
+        dtype = devices.resolve_dtype(spec, devices.resolve_device(device))
+    except Sa3Error:  # the worker reports it
+        return spec
+    return str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else spec
+
+
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -336,7 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", default="small", help="small, medium or both (comma-separated)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (cpu and cuda if present)")
     p.add_argument(
-        "--dtype", default="float32,bfloat16", help="comma-separated dtypes (auto allowed)"
+        "--dtype",
+        default="auto,float32",
+        help="comma-separated dtypes (auto allowed); one that resolves to the same DiT dtype "
+        "as an earlier one on a device is measured once",
     )
     p.add_argument("--only", default=",".join(PARTS), help=f"parts: {', '.join(PARTS)}")
     p.add_argument("--durations", default="10,30,120", help="text-to-audio seconds")
@@ -372,7 +389,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for preset in opts.preset.split(","):
         folder = _ensure_model(models, preset)
         for device in _devices(opts.device):
+            measured: set[str] = set()
             for dtype in opts.dtype.split(","):
+                resolved = _resolved_dtype(dtype, device)
+                if resolved in measured:
+                    print(
+                        f"## {preset} / {device} / {dtype}: the DiT runs {resolved}, measured above"
+                    )
+                    continue
+                measured.add(resolved)
                 cmd = [
                     sys.executable,
                     __file__,
