@@ -14,10 +14,10 @@ For each call (our DiT step at the 30 s length, 30 s text-to-audio, a 5 s inpain
 
 ``floor / wall`` is the share of the call's time the matrix products alone would take at the
 rate they reach in isolation: for the DiT step it is "the step's rate as a fraction of the
-linear rate at the DiT's shapes". The floor is a lower bound on any implementation that
-computes the same products in the same dtype on this CPU, so ``official wall / our floor`` is
-an upper bound of the speed-up we can reach without changing the arithmetic (fewer FLOPs or
-a faster dtype), whatever else is made free.
+linear rate at the DiT's shapes". The floor is a practical lower bound (up to run-to-run
+noise) on any implementation that computes the same products in the same dtype on this CPU,
+so ``official wall / our floor`` bounds the speed-up we can reach without changing the
+arithmetic (fewer FLOPs or a faster dtype), whatever else is made free.
 
 Variants as in ``bench/official_compare.py`` (``ours-auto``, ``ours-fp32``,
 ``official-fp32``, ``official-bf16``, ``official-bf16-dit``); that script's loaders are used,
