@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sa3_studio.audio.seam import seam_scores
+from sa3_studio.audio.true_peak import true_peak_dbtp
 from sa3_studio.document.arrange import add_track
 from sa3_studio.document.audio_data import AudioData
 from sa3_studio.document.constants import SAMPLE_RATE
@@ -524,6 +525,8 @@ class GeneratedTake:
         elapsed_s: seconds this take cost (its share of encoding included).
         parent_take_id: the take it was re-rolled from.
         provenance: how it was made (window, prompt parts, LoRAs, seam and loudness).
+        true_peak_dbtp: the audio's true peak, measured on the model thread so that the
+            window never measures it (None: not measured).
     """
 
     region_id: str
@@ -535,6 +538,7 @@ class GeneratedTake:
     elapsed_s: float
     parent_take_id: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    true_peak_dbtp: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,6 +776,7 @@ class GenerationTask:
                         elapsed_s=(gen_s + share) / max(len(wwindow.regions), 1),
                         parent_take_id=plan.parent_take_id,
                         provenance=provenance,
+                        true_peak_dbtp=true_peak_dbtp(take_audio),
                     )
                 )
         return out
@@ -834,6 +839,7 @@ class GenerationTask:
                     elapsed_s=self._clock() - t0,
                     parent_take_id=plan.parent_take_id,
                     provenance=provenance,
+                    true_peak_dbtp=true_peak_dbtp(take_audio),
                 )
             )
         return out

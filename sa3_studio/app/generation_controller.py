@@ -199,7 +199,8 @@ class GenerationController(QObject):
         """What accept does with a take over 0 dBTP (the remembered choice)."""
         self.ask_over_peak: Callable[[int, float], LevelAnswer | None] | None = None
         """Asks about a take over 0 dBTP: ``(take number, true peak)``; ``None``: cancel."""
-        self._true_peaks = TruePeakMemo()
+        self.true_peaks = TruePeakMemo()
+        """True peaks of takes (shared with the Takes panel)."""
         document.project_changed.connect(self._on_project_changed)
         engine.job_finished.connect(self._on_job_finished)
         engine.job_failed.connect(self._on_job_failed)
@@ -519,6 +520,9 @@ class GenerationController(QObject):
             log.info("dropped the takes of job %d: their document was closed", job_id)
             return
         takes = takes_from_outcome(self._doc.project, outcome)
+        for made, take in zip(outcome.takes, takes, strict=True):
+            if made.true_peak_dbtp is not None:
+                self.true_peaks.remember(take.audio, made.true_peak_dbtp)
 
         def keep(p: Project) -> Project:
             for t in takes:
@@ -660,7 +664,7 @@ class GenerationController(QObject):
 
     def _level(self, take: Take, gain_db: float, over_peak: OverPeak | None) -> LeveledTake | None:
         """What to splice for ``take`` (``None``: the user cancelled the question)."""
-        peak = self._true_peaks(take.audio)
+        peak = self.true_peaks(take.audio)
         choice = over_peak or self.over_peak
         if peak + gain_db > CLIP_DBTP and choice is OverPeak.ASK:
             answer = (

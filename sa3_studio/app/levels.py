@@ -2,7 +2,8 @@
 
 About 62 % of official renders go over 0 dBFS; a take's true peak (4x oversampled, ITU-R
 BS.1770) says whether it clips on playback or after lossy encoding, which sample peaks miss.
-Measured once per take audio (takes never change) and remembered by content id.
+Measured once per take audio (takes never change) and remembered by content id; a generated
+take's peak is measured on the model thread and handed over, so the window does not stall on it.
 """
 
 from __future__ import annotations
@@ -37,3 +38,10 @@ class TruePeakMemo:
             while len(self._peaks) > self._size:
                 self._peaks.popitem(last=False)
         return peak
+
+    def remember(self, audio: AudioData, peak_dbtp: float) -> None:
+        """Keep a true peak measured elsewhere (on the model thread, as a take was made)."""
+        self._peaks[audio.content_id] = peak_dbtp
+        self._peaks.move_to_end(audio.content_id)
+        while len(self._peaks) > self._size:
+            self._peaks.popitem(last=False)

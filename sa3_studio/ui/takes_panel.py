@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from sa3_studio.app.generation import GenerateOptions, options_from_take, seam_score_of
 from sa3_studio.app.generation_controller import GenerationController, PendingOverlay
-from sa3_studio.app.levels import CLIP_DBTP, LIMIT_DBTP, TruePeakMemo
+from sa3_studio.app.levels import CLIP_DBTP, LIMIT_DBTP
 from sa3_studio.document.region import Region
 from sa3_studio.document.take import Take
 from sa3_studio.document.timefmt import format_range
@@ -166,7 +166,7 @@ class TakesPanel(QWidget):
         self._controller = controller
         self._rebuilding = False
         self._region_for_prompt: str | None = None
-        self._true_peak = TruePeakMemo()
+        self._true_peak = controller.true_peaks
 
         self.title = QLabel("Takes")
         self.title.setObjectName("takesTitle")
