@@ -199,7 +199,7 @@ class GenerationController(QObject):
         """What accept does with a take over 0 dBTP (the remembered choice)."""
         self.ask_over_peak: Callable[[int, float], LevelAnswer | None] | None = None
         """Asks about a take over 0 dBTP: ``(take number, true peak)``; ``None``: cancel."""
-        self.true_peaks = TruePeakMemo()
+        self.true_peaks = TruePeakMemo(parent=self)
         """True peaks of takes (shared with the Takes panel)."""
         document.project_changed.connect(self._on_project_changed)
         engine.job_finished.connect(self._on_job_finished)

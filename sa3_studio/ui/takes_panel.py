@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -261,6 +261,12 @@ class TakesPanel(QWidget):
         c.audition_changed.connect(self._on_audition_changed)
         c.ab_changed.connect(self._on_ab_changed)
         c.pending_changed.connect(self.refresh)
+        # Peaks measured in the background arrive one by one: one rebuild for a burst of them.
+        self._peaks_arrived = QTimer(self)
+        self._peaks_arrived.setSingleShot(True)
+        self._peaks_arrived.setInterval(100)
+        self._peaks_arrived.timeout.connect(self.refresh)
+        c.true_peaks.measured.connect(self._peaks_arrived.start)
         self.tree.currentItemChanged.connect(self._on_item_changed)
         self.tree.key_action.connect(self._on_key)
         self.region_prompt.editingFinished.connect(self._commit_region_prompt)
@@ -341,9 +347,12 @@ class TakesPanel(QWidget):
         bad = made.seam is not None and made.seam.bad
         seam_text = "—" if seam is None else (f"⚠ {seam:.1f}" if bad else f"{seam:.1f}")
         gain_text = "—" if made.loudness is None else f"{made.loudness.gain_db:+.1f} dB"
-        peak = self._true_peak(take.audio)
-        clips = peak > CLIP_DBTP
-        peak_text = f"{'⚠ ' if clips else ''}{peak:+.1f} dBTP" if peak > -199 else "silent"
+        peak = self._true_peak.soon(take.audio)  # None: being measured off the GUI thread
+        clips = peak is not None and peak > CLIP_DBTP
+        if peak is None:
+            peak_text = "…"
+        else:
+            peak_text = f"{'⚠ ' if clips else ''}{peak:+.1f} dBTP" if peak > -199 else "silent"
         length_ok = take.frames == region.length
         model_text = take.model_name or "—"
         if made.loras:
@@ -377,18 +386,21 @@ class TakesPanel(QWidget):
         )
         if made.loudness is not None:
             item.setToolTip(7, made.loudness.note)
-        item.setToolTip(
-            8,
-            f"True peak {peak:+.1f} dBTP (4x oversampled, as loudness meters measure it). "
-            + (
-                "Over 0 dBTP the take clips on playback and after lossy encoding: lower its "
-                "gain once accepted."
-                if clips
-                else f"Above {LIMIT_DBTP:.0f} dBTP a lossy export may clip."
-                if peak > LIMIT_DBTP
-                else "No clipping."
-            ),
-        )
+        if peak is None:
+            item.setToolTip(8, "Measuring the true peak…")
+        else:
+            item.setToolTip(
+                8,
+                f"True peak {peak:+.1f} dBTP (4x oversampled, as loudness meters measure it). "
+                + (
+                    "Over 0 dBTP the take clips on playback and after lossy encoding: lower its "
+                    "gain once accepted."
+                    if clips
+                    else f"Above {LIMIT_DBTP:.0f} dBTP a lossy export may clip."
+                    if peak > LIMIT_DBTP
+                    else "No clipping."
+                ),
+            )
         if clips:
             item.setForeground(8, QBrush(BAD_SEAM))
         item.setToolTip(
