@@ -42,7 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import official_compare  # a sibling script, imported for its loaders
+import engine as engine_bench  # sibling scripts: the DiT step's inputs,
+import official_compare  # and the two sides' loaders
 
 # (kind, batch, M, K, N, dtype name)
 Shape = tuple[str, int, int, int, int, str]
@@ -169,23 +170,12 @@ class Row:
 
 
 def _our_step(variant: str, folder: Path) -> tuple[Callable[[], Any], str]:
-    import torch
-
     from sa3_studio.engine.pipeline import StepCache, load_pipeline
 
     pipe = load_pipeline(
         folder, device="cpu", dtype="auto" if variant == "ours-auto" else "float32"
     )
-    plan = pipe.plan([30.0])
-    cfg = pipe.config
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, cfg.model.io_channels, plan.latent_len, generator=gen).to(pipe.dtype)
-    t = torch.full((1,), 0.7)
-    cross = torch.randn(1, 257, 768, generator=gen)
-    cross[:, 16:256] = cross[:, 16:17]  # as a prompt gives it: the padding embedding repeated
-    glob = torch.randn(1, 768, generator=gen)
-    local = torch.zeros(1, cfg.model.io_channels + 1, plan.latent_len).to(x)
-    pad = plan.padding_mask(pipe.device)
+    x, t, cross, glob, local, pad = engine_bench.dit_step_inputs(pipe)
     cache = StepCache(pipe.dit)
     cache.__enter__()  # warm from the second step of a generation on, as in bench/engine.py
     pipe.dit(x, t, cross, glob, local, pad)

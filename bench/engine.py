@@ -68,6 +68,24 @@ def _rss_now() -> int:
     return 0
 
 
+def dit_step_inputs(pipe: Any) -> tuple[Any, ...]:
+    """The DiT's inputs at the length of a 30 s generation (L = 388 latents), batch 1:
+    ``(x, t, cross, global, local, padding mask)`` for ``pipe.dit(*inputs)``."""
+    import torch
+
+    plan = pipe.plan([30.0])
+    cfg = pipe.config
+    x = torch.randn(1, cfg.model.io_channels, plan.latent_len).to(pipe.device, pipe.dtype)
+    t = torch.full((1,), 0.7, device=pipe.device)
+    cross = torch.randn(1, 257, 768, device=pipe.device)
+    # As a prompt gives it: 16 real tokens, the padding embedding repeated to 256 tokens, then
+    # the seconds token.
+    cross[:, 16:256] = cross[:, 16:17]
+    glob = torch.randn(1, 768, device=pipe.device)
+    local = torch.zeros(1, cfg.model.io_channels + 1, plan.latent_len).to(x)
+    return x, t, cross, glob, local, plan.padding_mask(pipe.device)
+
+
 def _worker(opts: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -111,18 +129,7 @@ def _worker(opts: argparse.Namespace) -> dict[str, Any]:
         if "dit-step" in parts:
             # One DiT evaluation at the length of a 30 s generation (L = 388 latents), batch 1,
             # with the step cache warm as it is from the second step of a generation on.
-            plan = pipe.plan([30.0])
-            dtype = pipe.dtype
-            cfg = pipe.config
-            x = torch.randn(1, cfg.model.io_channels, plan.latent_len).to(pipe.device, dtype)
-            t = torch.full((1,), 0.7, device=pipe.device)
-            cross = torch.randn(1, 257, 768, device=pipe.device)
-            # As a prompt gives it: 16 real tokens, the padding embedding repeated to 256
-            # tokens, then the seconds token.
-            cross[:, 16:256] = cross[:, 16:17]
-            glob = torch.randn(1, 768, device=pipe.device)
-            local = torch.zeros(1, cfg.model.io_channels + 1, plan.latent_len).to(x)
-            pad = plan.padding_mask(pipe.device)
+            x, t, cross, glob, local, pad = dit_step_inputs(pipe)
             with StepCache(pipe.dit):
                 pipe.dit(x, t, cross, glob, local, pad)
                 out["dit_step_s"], _ = timed(lambda: pipe.dit(x, t, cross, glob, local, pad))

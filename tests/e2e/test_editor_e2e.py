@@ -11,6 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import soundfile as sf
+from editor_answers import EditorAnswers
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QWidget
@@ -22,35 +23,17 @@ from sa3_studio.app.regions_model import PROMPT
 from sa3_studio.app.services import EditorServices, build_services
 from sa3_studio.audio.player import ManualBackend
 from sa3_studio.document.constants import SAMPLE_RATE
-from sa3_studio.ui.dialogs import Prompts, UnsavedChoice
 from sa3_studio.ui.main_window import MainWindow
 
 SR = SAMPLE_RATE
 
 
-class Answers(Prompts):
-    """Dialogs answered by the test; errors are kept to fail with."""
+class Answers(EditorAnswers):
+    """The shared answers, plus the gain and export dialogs this test drives."""
 
     def __init__(self) -> None:
-        super().__init__(None)  # type: ignore[arg-type]
-        self.errors: list[tuple[str, str]] = []
-        self.save_answer: Path | None = None
+        super().__init__(None)
         self.export_answer: ExportRequest | None = None
-
-    def error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def info(self, title: str, message: str) -> None:
-        pass
-
-    def ask_unsaved(self, name: str) -> UnsavedChoice:
-        return UnsavedChoice.DISCARD
-
-    def ask_recover(self, names: Any) -> int | None:
-        return None
-
-    def save_path(self, suggested: str) -> Path | None:
-        return self.save_answer
 
     def gain_db(self) -> float | None:
         return 6.0
